@@ -1,0 +1,76 @@
+#include <algorithm>
+
+#include "window_common.hpp"
+
+namespace vigil::operators {
+
+bool AggregatePlan::build(const runtime::PipelineSetup& setup) {
+  std::size_t before = setup.diag->lines().size();
+  if (!setup.aggregates) return false;
+  specs = parse_aggregates(*setup.aggregates, *setup.fields, setup.path + ".aggregates", *setup.diag);
+  if (setup.diag->lines().size() != before) return false;
+  local_of.assign(runtime::FieldTable::kMaxFields, -1);
+  schema.pipeline = setup.name;
+  schema.pipeline_index = setup.index;
+  for (const auto& spec : specs) {
+    std::int16_t local = -1;
+    if (!spec.records) {
+      if (local_of[spec.field_id] < 0) {
+        local_of[spec.field_id] = static_cast<std::int16_t>(fields.size());
+        fields.push_back(spec.field_id);
+        needs.push_back(0);
+      }
+      local = local_of[spec.field_id];
+      std::uint8_t n = needs_of(spec.kind);
+      if (n & kNeedM4) n |= kNeedM3;
+      if (n & kNeedM3) n |= kNeedM2;
+      needs[static_cast<std::size_t>(local)] |= n;
+    }
+    spec_local.push_back(local);
+    if (spec.records && spec.column == "count") {
+      column_of.push_back(-1);
+    } else {
+      column_of.push_back(static_cast<std::int16_t>(schema.columns.size()));
+      schema.columns.push_back(spec.column);
+    }
+  }
+  return true;
+}
+
+void AggregatePlan::finalize(const Moments* merged, std::uint64_t records, double* values) const noexcept {
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (column_of[i] < 0) continue;
+    double v = spec_local[i] < 0 ? static_cast<double>(records)
+                                 : operators::finalize(specs[i].kind, merged[spec_local[i]]);
+    values[column_of[i]] = v;
+  }
+}
+
+}  // namespace vigil::operators
+
+namespace vigil::operators {
+
+void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyId key, std::uint64_t rank,
+                  Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
+                  std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept {
+  plan.finalize(merged, records, values.data());
+  runtime::Summary s;
+  s.schema = &plan.schema;
+  s.key = key;
+  s.key_name = keys.name(key);
+  s.key_rank = rank;
+  s.start = start;
+  s.end = end;
+  s.count = records;
+  s.values = values;
+  s.flags = flags;
+  if (flags & runtime::kLate) {
+    counters.late_emitted.add();
+  } else {
+    counters.windows.add();
+    if (flags & runtime::kPartial) counters.partial.add();
+  }
+  out.emit(s);
+}
+
+}  // namespace vigil::operators

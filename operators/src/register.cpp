@@ -1,0 +1,115 @@
+#include <memory>
+#include <numeric>
+
+#include "count_window.hpp"
+#include "session_window.hpp"
+#include "sliced_window.hpp"
+#include "vigil/operators/operators.hpp"
+
+namespace vigil::operators {
+namespace {
+
+using runtime::ConfigKey;
+using runtime::KeyType;
+using runtime::Required;
+
+constexpr double kMinDuration = 1e6;  // 1ms: slices are at least this wide
+
+constexpr ConfigKey kTumblingKeys[] = {
+    {"size", KeyType::duration, Required::yes, {}, "Window length; windows are [start, start + size), aligned to the epoch.", kMinDuration},
+    {"offset", KeyType::duration, Required::no, "0s", "Shifts the alignment: windows start at offset + k * size."},
+    kAllowedLatenessKey,
+    kLateKey,
+};
+
+constexpr ConfigKey kHoppingKeys[] = {
+    {"size", KeyType::duration, Required::yes, {}, "Window length.", kMinDuration},
+    {"hop", KeyType::duration, Required::yes, {}, "A window starts every hop (hop <= size).", kMinDuration},
+    {"offset", KeyType::duration, Required::no, "0s", "Shifts the alignment: windows start at offset + k * hop."},
+    kAllowedLatenessKey,
+    kLateKey,
+};
+
+constexpr ConfigKey kSessionKeys[] = {
+    {"gap", KeyType::duration, Required::yes, {}, "A session ends this long after its last record.", kMinDuration},
+    {"max_duration", KeyType::duration, Required::no, "0s", "A session never spans more than this (exact); 0: unlimited."},
+    {"max_open", KeyType::integer, Required::no, "4", "Open sessions kept per key (more than one only while out-of-order records may still arrive); when full the oldest is emitted early, marked partial.", 1, 64},
+    kAllowedLatenessKey,
+    kLateKey,
+};
+
+constexpr ConfigKey kCountKeys[] = {
+    {"size", KeyType::integer, Required::yes, {}, "Records per window (arrival order, per key).", 1, 1'000'000},
+    {"every", KeyType::integer, Required::no, {}, "Emit after every this many records (default: size, i.e. tumbling).", 1, 1'000'000},
+};
+
+std::unique_ptr<runtime::Operator> make_session(const runtime::PipelineSetup& setup) {
+  SessionWindowParams p;
+  p.gap = setup.window.duration("gap");
+  p.max_duration = setup.window.duration("max_duration");
+  p.max_open = static_cast<std::size_t>(setup.window.integer("max_open"));
+  p.lateness = setup.window.duration("allowed_lateness");
+  p.late_emit = setup.window.string("late") == "emit";
+  AggregatePlan plan;
+  if (!plan.build(setup)) return nullptr;
+  return std::make_unique<SessionWindow>(setup, std::move(plan), p);
+}
+
+std::unique_ptr<runtime::Operator> make_count(const runtime::PipelineSetup& setup) {
+  CountWindowParams p;
+  p.size = setup.window.integer("size");
+  p.every = setup.window.has("every") ? setup.window.integer("every") : p.size;
+  if (p.size / std::gcd(p.size, p.every) > 100'000) {
+    setup.diag->error(setup.window.node("every")->mark, setup.path + ".window.every",
+                      "size / gcd(size, every) exceeds 100000 panes; choose an `every` that divides size more evenly");
+    return nullptr;
+  }
+  AggregatePlan plan;
+  if (!plan.build(setup)) return nullptr;
+  return std::make_unique<CountWindow>(setup, std::move(plan), p);
+}
+
+std::unique_ptr<runtime::Operator> make_sliced(const runtime::PipelineSetup& setup, bool hopping) {
+  SlicedWindowParams p;
+  p.size = setup.window.duration("size");
+  p.hop = hopping ? setup.window.duration("hop") : p.size;
+  p.offset = setup.window.duration("offset");
+  p.lateness = setup.window.duration("allowed_lateness");
+  p.late_emit = setup.window.string("late") == "emit";
+  std::string at = setup.path + ".window";
+  if (hopping && p.hop > p.size) {
+    setup.diag->error(setup.window.node("hop")->mark, at + ".hop",
+                      "hop " + runtime::format_duration(p.hop) + " is longer than size " +
+                          runtime::format_duration(p.size) + "; windows would leave gaps (use hop <= size)");
+    return nullptr;
+  }
+  const Nanos width = std::gcd(p.size, p.hop);
+  if (p.size / width > 100'000) {
+    setup.diag->error(setup.window.node("hop")->mark, at + ".hop",
+                      "size / gcd(size, hop) is " + std::to_string(p.size / width) +
+                          " slices; choose a hop that divides the size more evenly (at most 100000 slices)");
+    return nullptr;
+  }
+  p.offset %= p.hop;
+  AggregatePlan plan;
+  if (!plan.build(setup)) return nullptr;
+  return std::make_unique<SlicedWindow>(setup, std::move(plan), p);
+}
+
+std::unique_ptr<runtime::Operator> make_tumbling(const runtime::PipelineSetup& setup) {
+  return make_sliced(setup, false);
+}
+std::unique_ptr<runtime::Operator> make_hopping(const runtime::PipelineSetup& setup) {
+  return make_sliced(setup, true);
+}
+
+}  // namespace
+
+void register_windows(runtime::Registry& registry) {
+  registry.add(runtime::WindowPlugin{"tumbling", "Fixed, non-overlapping event-time windows.", kTumblingKeys, &make_tumbling});
+  registry.add(runtime::WindowPlugin{"session", "Per-key bursts of activity separated by a gap.", kSessionKeys, &make_session});
+  registry.add(runtime::WindowPlugin{"count", "The last `size` records of a key, every `every` records (arrival order).", kCountKeys, &make_count});
+  registry.add(runtime::WindowPlugin{"hopping", "Fixed windows of `size` starting every `hop` (overlapping).", kHoppingKeys, &make_hopping});
+}
+
+}  // namespace vigil::operators

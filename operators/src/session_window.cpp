@@ -1,0 +1,312 @@
+// Session windows. Each key holds up to `max_open` open sessions (more than one only while
+// out-of-order records are still possible); a record joins the session it falls within `gap`
+// of, bridging two sessions merges them (aggregates are mergeable), and a session fires once
+// when the key's watermark passes its end + allowed_lateness.
+#include "session_window.hpp"
+
+#include <algorithm>
+
+namespace vigil::operators {
+namespace {
+constexpr std::uint32_t kSnapshotMagic = 0x56534531;  // "VSE1"
+}
+
+SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SessionWindowParams& p)
+    : plan_(std::move(plan)), p_(p), keys_(setup.keys),
+      buffer_(setup.limits.max_keys * 2 + 64, plan_.schema.columns.size(), nullptr) {
+  source_ooo_.assign(setup.source_time.size(), 0);
+  for (std::size_t i = 0; i < setup.source_time.size(); ++i) source_ooo_[i] = setup.source_time[i].max_out_of_order;
+  for (auto s : setup.sources) {
+    Nanos idle = setup.source_time[s].idle_timeout;
+    if (idle > 0 && (idle_timeout_ == 0 || idle < idle_timeout_)) idle_timeout_ = idle;
+  }
+  fields_ = plan_.field_count();
+  capacity_ = setup.limits.max_keys;
+  state_.resize(capacity_);
+  sessions_.resize(capacity_ * p_.max_open);
+  moments_.resize(capacity_ * p_.max_open * fields_);
+  values_.resize(plan_.schema.columns.size());
+  late_moments_.resize(fields_);
+}
+
+std::size_t SessionWindow::state_bytes() const noexcept {
+  return state_.size() * sizeof(KeyState) + sessions_.size() * sizeof(Session) + moments_.size() * sizeof(Moments);
+}
+
+Nanos SessionWindow::end_of(const Session& s) const noexcept {
+  Nanos end = s.last + p_.gap;
+  if (p_.max_duration > 0) end = std::min(end, s.start + p_.max_duration);
+  return end;
+}
+
+void SessionWindow::process(std::span<const Event> events, runtime::SummarySink& out) noexcept {
+  out_ = &out;
+  for (const Event& ev : events) {
+    switch (ev.kind) {
+      case EventKind::sample: on_sample(ev); break;
+      case EventKind::watermark:
+        if (ev.flags & runtime::kAllKeys) {
+          fire_many(false, ev.time, false);
+        } else if (ev.key.index < capacity_ && state_[ev.key.index].live &&
+                   state_[ev.key.index].generation == ev.key.generation) {
+          KeyState& k = state_[ev.key.index];
+          k.wm = std::max(k.wm, ev.time);
+          fire_key(ev.key.index, k.wm, false);
+        }
+        break;
+      case EventKind::tick: on_tick(ev.time); break;
+      case EventKind::end_of_stream: break;
+    }
+  }
+  finish_late();
+}
+
+void SessionWindow::merge_sessions(std::uint32_t index, std::size_t into, std::size_t from) noexcept {
+  Session& a = session(index, into);
+  Session& b = session(index, from);
+  // Merge in time order so first/last ties keep arrival semantics within each side.
+  Moments* ma = moments(index, into);
+  Moments* mb = moments(index, from);
+  if (b.start < a.start) {
+    for (std::size_t f = 0; f < fields_; ++f) {
+      Moments merged = mb[f];
+      merged.merge(ma[f], plan_.needs[f]);
+      ma[f] = merged;
+    }
+  } else {
+    for (std::size_t f = 0; f < fields_; ++f) ma[f].merge(mb[f], plan_.needs[f]);
+  }
+  a.start = std::min(a.start, b.start);
+  a.last = std::max(a.last, b.last);
+  a.records += b.records;
+  b.open = false;
+  --state_[index].open;
+}
+
+// Finds or makes the session for a record at `t`; SIZE_MAX if none can take it.
+std::size_t SessionWindow::place(std::uint32_t index, Nanos t) noexcept {
+  KeyState& k = state_[index];
+  std::size_t joined = SIZE_MAX;
+  for (std::size_t i = 0; i < p_.max_open; ++i) {
+    Session& s = session(index, i);
+    if (!s.open) continue;
+    if (t <= s.start - p_.gap || t >= s.last + p_.gap) continue;
+    const Nanos start = std::min(s.start, t), last = std::max(s.last, t);
+    if (p_.max_duration > 0 && last - start >= p_.max_duration) continue;
+    if (joined == SIZE_MAX) {
+      joined = i;
+      s.start = start;
+      s.last = last;
+    } else {
+      // The record bridges two sessions: merge if the result stays within max_duration.
+      Session& j = session(index, joined);
+      const Nanos ms = std::min(j.start, s.start), ml = std::max(j.last, s.last);
+      if (p_.max_duration == 0 || ml - ms < p_.max_duration) merge_sessions(index, joined, i);
+    }
+  }
+  if (joined != SIZE_MAX) return joined;
+  if (t + p_.gap + p_.lateness <= k.wm) return SIZE_MAX;  // its own session would be closed: late
+  if (k.open == p_.max_open) {
+    // No room: the session that ends first goes out early, marked partial (counted).
+    std::size_t oldest = 0;
+    for (std::size_t i = 1; i < p_.max_open; ++i)
+      if (end_of(session(index, i)) < end_of(session(index, oldest))) oldest = i;
+    fire_session(index, oldest, true);
+    counters_.truncated.add();
+  }
+  for (std::size_t i = 0; i < p_.max_open; ++i) {
+    Session& s = session(index, i);
+    if (s.open) continue;
+    s = Session{t, t, 0, true};
+    Moments* m = moments(index, i);
+    for (std::size_t f = 0; f < fields_; ++f) m[f].reset();
+    ++k.open;
+    return i;
+  }
+  return SIZE_MAX;
+}
+
+void SessionWindow::on_sample(const Event& ev) noexcept {
+  const bool begin = ev.flags & runtime::kRecordBegin;
+  const std::uint32_t index = ev.key.index;
+  if (index >= capacity_) {
+    if (begin) counters_.key_overflow.add();
+    return;
+  }
+  KeyState& k = state_[index];
+  if (begin) {
+    finish_late();
+    counters_.records.add();
+    const Nanos t = ev.time;
+    if (!k.live || k.generation != ev.key.generation) {
+      k = KeyState{};
+      k.live = true;
+      k.generation = ev.key.generation;
+      k.rank = keys_->first_seen(ev.key);
+      for (std::size_t i = 0; i < p_.max_open; ++i) session(index, i).open = false;
+    }
+    k.last_active = now_;
+    if (t > k.max_ts) {
+      k.max_ts = t;
+      const Nanos wm = t - source_ooo_[ev.source];
+      if (wm > k.wm) {
+        k.wm = wm;
+        fire_key(index, wm, false);
+      }
+    }
+    cur_key_ = index;
+    cur_slot_ = place(index, t);
+    if (cur_slot_ == SIZE_MAX) {
+      counters_.late.add();
+      if (p_.late_emit) {
+        late_pending_ = true;
+        late_key_ = ev.key;
+        late_time_ = t;
+        for (auto& m : late_moments_) m.reset();
+      }
+    } else {
+      ++session(index, cur_slot_).records;
+    }
+  } else if (index != cur_key_) {
+    return;
+  }
+  if (ev.field >= plan_.local_of.size()) return;
+  const std::int16_t local = plan_.local_of[ev.field];
+  if (local < 0) return;
+  const auto f = static_cast<std::size_t>(local);
+  if (cur_slot_ != SIZE_MAX) moments(index, cur_slot_)[f].add(ev.value, ev.time, plan_.needs[f]);
+  else if (late_pending_) late_moments_[f].add(ev.value, ev.time, plan_.needs[f]);
+}
+
+void SessionWindow::finish_late() noexcept {
+  if (!late_pending_) return;
+  late_pending_ = false;
+  emit_summary(plan_, *keys_, late_key_, keys_->first_seen(late_key_), late_time_, late_time_ + p_.gap, 1,
+               late_moments_.data(), values_, runtime::kLate, counters_, *out_);
+}
+
+void SessionWindow::fire_session(std::uint32_t index, std::size_t slot, bool partial) noexcept {
+  KeyState& k = state_[index];
+  Session& s = session(index, slot);
+  if (!s.open) return;
+  s.open = false;
+  --k.open;
+  emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, s.start, end_of(s), s.records,
+               moments(index, slot), values_, partial ? runtime::kPartial : 0, counters_, *out_);
+}
+
+void SessionWindow::fire_key(std::uint32_t index, Nanos wm, bool partial) noexcept {
+  // Fire due sessions in end order.
+  while (state_[index].open > 0) {
+    std::size_t best = SIZE_MAX;
+    for (std::size_t i = 0; i < p_.max_open; ++i) {
+      const Session& s = session(index, i);
+      if (!s.open || end_of(s) + p_.lateness > wm) continue;
+      if (best == SIZE_MAX || end_of(s) < end_of(session(index, best))) best = i;
+    }
+    if (best == SIZE_MAX) return;
+    fire_session(index, best, partial);
+  }
+}
+
+void SessionWindow::fire_many(bool idle_only, Nanos wm, bool partial) noexcept {
+  runtime::SummarySink* saved = out_;
+  buffer_.set_next(saved);
+  out_ = &buffer_;
+  for (std::uint32_t i = 0; i < capacity_; ++i) {
+    KeyState& k = state_[i];
+    if (!k.live || k.open == 0) continue;
+    if (idle_only) {
+      if (now_ - k.last_active < idle_timeout_) continue;
+      fire_key(i, runtime::kMaxTime, false);
+      // Later records of this key that would have joined these sessions are late.
+      k.wm = std::max(k.wm, k.max_ts + p_.gap);
+    } else {
+      k.wm = std::max(k.wm, wm);
+      fire_key(i, partial ? runtime::kMaxTime : k.wm, partial);
+    }
+  }
+  out_ = saved;
+  buffer_.release();
+}
+
+void SessionWindow::on_tick(Nanos now) noexcept {
+  if (now_ == runtime::kMinTime)
+    for (auto& k : state_)
+      if (k.live) k.last_active = now;
+  now_ = std::max(now_, now);
+  if (idle_timeout_ <= 0 || now_ < next_idle_check_) return;
+  next_idle_check_ = now_ + std::max<Nanos>(idle_timeout_ / 8, 1);
+  fire_many(true, 0, false);
+}
+
+void SessionWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept {
+  out_ = &out;
+  finish_late();
+  fire_many(false, runtime::kMaxTime, true);
+  for (auto& k : state_) k = KeyState{};
+  for (auto& s : sessions_) s.open = false;
+}
+
+void SessionWindow::snapshot(std::vector<std::byte>& out) const {
+  put_bytes(out, kSnapshotMagic);
+  put_bytes(out, p_.gap);
+  put_bytes(out, p_.max_duration);
+  put_bytes(out, static_cast<std::uint64_t>(fields_));
+  std::uint64_t live = 0;
+  for (const auto& k : state_) live += k.live ? 1 : 0;
+  put_bytes(out, live);
+  for (std::uint32_t i = 0; i < capacity_; ++i) {
+    const KeyState& k = state_[i];
+    if (!k.live) continue;
+    auto name = keys_->name(KeyId{i, k.generation});
+    put_bytes(out, static_cast<std::uint32_t>(name.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(name.data());
+    out.insert(out.end(), p, p + name.size());
+    put_bytes(out, k.max_ts);
+    put_bytes(out, k.wm);
+    put_bytes(out, k.open);
+    for (std::size_t s = 0; s < p_.max_open; ++s) {
+      const Session& ss = sessions_[i * p_.max_open + s];
+      if (!ss.open) continue;
+      put_bytes(out, ss);
+      for (std::size_t f = 0; f < fields_; ++f) put_bytes(out, moments_[(i * p_.max_open + s) * fields_ + f]);
+    }
+  }
+}
+
+runtime::Result<void> SessionWindow::restore(std::span<const std::byte> in) {
+  auto bad = [] { return runtime::Error{"session state does not match this window's configuration"}; };
+  std::uint32_t magic = 0;
+  Nanos gap = 0, max_duration = 0;
+  std::uint64_t fields = 0, live = 0;
+  if (!get_bytes(in, magic) || magic != kSnapshotMagic || !get_bytes(in, gap) || !get_bytes(in, max_duration) ||
+      !get_bytes(in, fields) || !get_bytes(in, live) || gap != p_.gap || max_duration != p_.max_duration ||
+      fields != fields_)
+    return bad();
+  for (std::uint64_t n = 0; n < live; ++n) {
+    std::uint32_t len = 0;
+    if (!get_bytes(in, len) || in.size() < len) return bad();
+    std::string name(reinterpret_cast<const char*>(in.data()), len);
+    in = in.subspan(len);
+    auto id = keys_->intern(name);
+    if (!id || id->index >= capacity_) return runtime::Error{"key table full while restoring \"" + name + "\""};
+    KeyState& k = state_[id->index];
+    k = KeyState{};
+    k.live = true;
+    k.generation = id->generation;
+    k.rank = keys_->first_seen(*id);
+    std::uint32_t open = 0;
+    if (!get_bytes(in, k.max_ts) || !get_bytes(in, k.wm) || !get_bytes(in, open) || open > p_.max_open) return bad();
+    for (std::uint32_t s = 0; s < open; ++s) {
+      Session& ss = session(id->index, s);
+      if (!get_bytes(in, ss)) return bad();
+      for (std::size_t f = 0; f < fields_; ++f)
+        if (!get_bytes(in, moments(id->index, s)[f])) return bad();
+    }
+    k.open = open;
+  }
+  return runtime::ok();
+}
+
+}  // namespace vigil::operators

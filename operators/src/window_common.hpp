@@ -1,0 +1,79 @@
+#pragma once
+// Pieces every window operator shares: the declared keys of the window block, the aggregate
+// plan (which fields, which moments, which columns) and integer time helpers.
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vigil/operators/aggregates.hpp"
+#include "vigil/runtime/plugin.hpp"
+#include "vigil/runtime/summary_buffer.hpp"
+
+namespace vigil::operators {
+
+using runtime::Event;
+using runtime::EventKind;
+using runtime::KeyId;
+
+/// floor(a / b) for b > 0, correct for negative a.
+inline std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
+  std::int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+/// The aggregates of one pipeline compiled for the hot path.
+struct AggregatePlan {
+  std::vector<AggregateSpec> specs;       ///< in config order
+  std::vector<runtime::FieldId> fields;   ///< distinct aggregated fields, local order
+  std::vector<std::uint8_t> needs;        ///< per local field
+  std::vector<std::int16_t> local_of;     ///< global FieldId -> local index, -1 if unused
+  std::vector<std::int16_t> spec_local;   ///< per spec: local field index (-1 for record count)
+  std::vector<std::int16_t> column_of;    ///< per spec: column index, -1 for the built-in count
+  runtime::SummarySchema schema;
+
+  /// Builds the plan; reports problems into setup.diag. Returns false on error.
+  bool build(const runtime::PipelineSetup& setup);
+  std::size_t field_count() const noexcept { return fields.size(); }
+  /// Fills `values` (one per column) from merged per-field moments and the record count.
+  void finalize(const Moments* merged, std::uint64_t records, double* values) const noexcept;
+};
+
+/// Keys common to every window type: lateness and what to do with late records.
+inline constexpr std::string_view kLateChoices[] = {"drop", "emit"};
+inline constexpr runtime::ConfigKey kAllowedLatenessKey{
+    "allowed_lateness", runtime::KeyType::duration, runtime::Required::no, "0s",
+    "A window fires once, when the watermark passes end + allowed_lateness."};
+inline constexpr runtime::ConfigKey kLateKey{
+    "late", runtime::KeyType::choice, runtime::Required::no, "drop",
+    "Records behind a fired window: drop (counted) or emit (sent as \"late\": true, counted).",
+    runtime::kNoMin, runtime::kNoMax, kLateChoices};
+
+}  // namespace vigil::operators
+
+namespace vigil::operators {
+
+/// Builds and sends one Summary from merged moments; shared by every window kind.
+/// `values` must hold one double per schema column. Pipeline thread only.
+void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyId key, std::uint64_t rank,
+                  Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
+                  std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept;
+
+/// Appends raw bytes of a trivially copyable value (window snapshots).
+template <class T>
+void put_bytes(std::vector<std::byte>& out, const T& v) {
+  const auto* p = reinterpret_cast<const std::byte*>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+/// Reads what put_bytes wrote; false when `in` is too short.
+template <class T>
+bool get_bytes(std::span<const std::byte>& in, T& v) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(&v, in.data(), sizeof(T));
+  in = in.subspan(sizeof(T));
+  return true;
+}
+
+}  // namespace vigil::operators

@@ -1,0 +1,268 @@
+// The `vigil` command: wires the runtime, sources, operators and outputs together.
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "vigil/models/models.hpp"
+#include "vigil/operators/operators.hpp"
+#include "vigil/runtime/engine.hpp"
+#include "vigil/sensors/sensors.hpp"
+#include "vigil/sync/sync.hpp"
+
+namespace {
+
+using namespace vigil;
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+constexpr const char* kUsage = R"(usage: vigil <command> [options]
+
+commands:
+  run CONFIG [--for DURATION] [--stats]
+      Run the pipelines until Ctrl-C/SIGTERM (or for DURATION, e.g. 30s). Open windows are
+      flushed (marked "partial": true) and the outbox committed before exit.
+  validate CONFIG
+      Check the config; print every problem as file:line:column: message. Exit 2 on errors.
+  replay CONFIG --input FILE [--source NAME] [--output FILE] [--outbox] [--stats]
+      Feed a recorded CSV into a source (default: the first) as fast as possible, on a virtual
+      clock driven by event time. Every summary is one JSON line on stdout (or FILE); logs go
+      to stderr. The outbox is written only with --outbox. Same input, same output.
+  describe [sources|windows|outputs]
+      Print the configuration keys of every plugin.
+  help, --help       This text.
+  --version          Print the version.
+
+exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+)";
+
+runtime::Registry make_registry() {
+  runtime::Registry registry;
+  sensors::register_sources(registry);
+  operators::register_windows(registry);
+  models::register_models(registry);
+  sync::register_outputs(registry);
+  return registry;
+}
+
+struct Args {
+  std::string command;
+  std::string config;
+  std::string input;
+  std::string source;
+  std::string output;
+  std::string run_for;
+  bool outbox = false;
+  bool stats = false;
+  std::string error;
+};
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  std::vector<std::string_view> rest(argv + 1, argv + argc);
+  if (rest.empty()) {
+    a.error = "missing command";
+    return a;
+  }
+  a.command = std::string(rest[0]);
+  for (std::size_t i = 1; i < rest.size(); ++i) {
+    std::string_view arg = rest[i];
+    auto value = [&](std::string& out) {
+      if (auto eq = arg.find('='); eq != std::string_view::npos) {
+        out = std::string(arg.substr(eq + 1));
+        return true;
+      }
+      if (i + 1 >= rest.size()) {
+        a.error = std::string(arg) + " needs a value";
+        return false;
+      }
+      out = std::string(rest[++i]);
+      return true;
+    };
+    auto is = [&](std::string_view flag) { return arg == flag || arg.starts_with(std::string(flag) + "="); };
+    if (is("--for")) { if (!value(a.run_for)) return a; }
+    else if (is("--input")) { if (!value(a.input)) return a; }
+    else if (is("--source")) { if (!value(a.source)) return a; }
+    else if (is("--output")) { if (!value(a.output)) return a; }
+    else if (arg == "--outbox") a.outbox = true;
+    else if (arg == "--stats") a.stats = true;
+    else if (arg.starts_with("-")) { a.error = "unknown option " + std::string(arg); return a; }
+    else if (a.config.empty()) a.config = std::string(arg);
+    else { a.error = "unexpected argument " + std::string(arg); return a; }
+  }
+  return a;
+}
+
+int usage_error(const std::string& message) {
+  std::fprintf(stderr, "vigil: %s\n\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+// Prints counters to stderr every `interval` until stopped.
+class StatsPrinter {
+ public:
+  StatsPrinter(const runtime::Engine& engine, std::chrono::seconds interval) : engine_(engine) {
+    thread_ = std::thread([this, interval] {
+      std::unique_lock lock(mutex_);
+      while (!cv_.wait_for(lock, interval, [this] { return done_; }))
+        std::fprintf(stderr, "vigil: stats %s\n", engine_.stats_json().c_str());
+    });
+  }
+  ~StatsPrinter() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  const runtime::Engine& engine_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+int command_validate(const Args& a, const runtime::Registry& registry) {
+  if (a.config.empty()) return usage_error("validate needs a CONFIG file");
+  runtime::EngineOptions options;
+  options.mode = runtime::EngineMode::validate;
+  auto engine = runtime::Engine::load(a.config, registry, options);
+  if (!engine) {
+    std::fprintf(stderr, "%s\n", engine.error().message.c_str());
+    return 2;
+  }
+  std::printf("%s: ok\n", a.config.c_str());
+  return 0;
+}
+
+int run_engine(runtime::Engine& engine, const Args& a, runtime::Nanos run_for) {
+  std::unique_ptr<StatsPrinter> printer;
+  if (a.stats) printer = std::make_unique<StatsPrinter>(engine, std::chrono::seconds(10));
+  auto result = engine.run(g_stop, run_for);
+  printer.reset();
+  std::fprintf(stderr, "%s", engine.stats_text().c_str());
+  if (a.stats) std::fprintf(stderr, "vigil: stats %s\n", engine.stats_json().c_str());
+  if (!result) {
+    std::fprintf(stderr, "vigil: %s\n", result.error().message.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+int command_run(const Args& a, const runtime::Registry& registry) {
+  if (a.config.empty()) return usage_error("run needs a CONFIG file");
+  runtime::Nanos run_for = 0;
+  if (!a.run_for.empty()) {
+    auto d = runtime::parse_duration(a.run_for);
+    if (!d) return usage_error("--for: " + d.error().message);
+    run_for = *d;
+  }
+  runtime::EngineOptions options;
+  options.mode = runtime::EngineMode::run;
+  auto engine = runtime::Engine::load(a.config, registry, options);
+  if (!engine) {
+    std::fprintf(stderr, "%s\n", engine.error().message.c_str());
+    return 2;
+  }
+  std::fprintf(stderr, "vigil: running %s (gateway %s)%s\n", a.config.c_str(), (*engine)->gateway().c_str(),
+               run_for ? (" for " + a.run_for).c_str() : "; Ctrl-C to stop");
+  return run_engine(**engine, a, run_for);
+}
+
+int command_replay(const Args& a, const runtime::Registry& registry) {
+  if (a.config.empty()) return usage_error("replay needs a CONFIG file");
+  if (a.input.empty()) return usage_error("replay needs --input FILE (a CSV file with a header line)");
+  std::FILE* out = stdout;
+  if (!a.output.empty()) {
+    out = std::fopen(a.output.c_str(), "w");
+    if (!out) {
+      std::fprintf(stderr, "vigil: cannot write %s: %s\n", a.output.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
+  sync::set_console_stream(out);
+  runtime::EngineOptions options;
+  options.mode = runtime::EngineMode::replay;
+  options.replay_outbox = a.outbox;
+  options.console = out;
+  auto engine = runtime::Engine::load(a.config, registry, options);
+  if (!engine) {
+    std::fprintf(stderr, "%s\n", engine.error().message.c_str());
+    return 2;
+  }
+  auto index = (*engine)->find_source(a.source);
+  if (!index) return usage_error("--source: " + index.error().message);
+  runtime::Diagnostics diag;
+  runtime::SourceSetup setup = (*engine)->source_setup(*index);
+  setup.diag = &diag;
+  auto reader = sensors::make_csv_replay(setup, a.input);
+  if (!reader) {
+    std::fprintf(stderr, "%s\n", diag.empty() ? ("vigil: cannot replay " + a.input).c_str() : diag.str().c_str());
+    return 2;
+  }
+  (*engine)->replace_source(*index, std::move(reader));
+  int rc = run_engine(**engine, a, 0);
+  if (out != stdout) std::fclose(out);
+  return rc;
+}
+
+int command_describe(const Args& a, const runtime::Registry& registry) {
+  std::string what = a.config;
+  if (what.empty() || what == "sources")
+    for (const auto& p : registry.sources())
+      std::printf("source `%.*s`: %.*s\n%s\n", static_cast<int>(p.name.size()), p.name.data(),
+                  static_cast<int>(p.doc.size()), p.doc.data(), runtime::describe_keys(p.keys, 2).c_str());
+  if (what.empty() || what == "windows")
+    for (const auto& p : registry.windows())
+      std::printf("window `%.*s`: %.*s\n%s\n", static_cast<int>(p.name.size()), p.name.data(),
+                  static_cast<int>(p.doc.size()), p.doc.data(), runtime::describe_keys(p.keys, 2).c_str());
+  if (what.empty() || what == "outputs")
+    for (const auto& p : registry.outputs())
+      std::printf("output `%.*s`: %.*s\n%s\n", static_cast<int>(p.name.size()), p.name.data(),
+                  static_cast<int>(p.doc.size()), p.doc.data(), runtime::describe_keys(p.keys, 2).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a = parse_args(argc, argv);
+  if (a.command == "--version" || a.command == "version") {
+    std::printf("vigil %s\n", VIGIL_VERSION);
+    return 0;
+  }
+  if (a.command == "help" || a.command == "--help" || a.command == "-h") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  if (!a.error.empty()) return usage_error(a.error);
+  install_signal_handlers();
+  const runtime::Registry registry = make_registry();
+  if (a.command == "validate") return command_validate(a, registry);
+  if (a.command == "run") return command_run(a, registry);
+  if (a.command == "replay") return command_replay(a, registry);
+  if (a.command == "describe") return command_describe(a, registry);
+  return usage_error("unknown command \"" + a.command + "\"");
+}

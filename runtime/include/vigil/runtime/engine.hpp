@@ -1,0 +1,67 @@
+#pragma once
+// Builds the pipeline graph from a validated configuration and runs it: source threads feed
+// bounded queues, one pipeline thread drains them in batches through the window operators,
+// outputs receive the summaries.
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/runtime/config_node.hpp"
+#include "vigil/runtime/plugin.hpp"
+
+namespace vigil::runtime {
+
+/// How the engine is used.
+enum class EngineMode : std::uint8_t {
+  validate,  ///< build everything, start nothing
+  run,       ///< live: every source and output
+  replay,    ///< one source fed from a file; console output; outbox only if asked
+};
+
+struct EngineOptions {
+  EngineMode mode = EngineMode::run;
+  bool replay_outbox = false;          ///< replay also writes the outbox
+  std::FILE* console = stdout;         ///< where the console output writes
+  EnvLookup env = process_env();
+};
+
+/// A built configuration: sources, pipelines, outputs, ready to start.
+class Engine {
+ public:
+  /// Loads, validates and builds `config_path`. Every problem is reported, one
+  /// "file:line:column: message" per line; nothing is started.
+  static Result<std::unique_ptr<Engine>> load(const std::string& config_path, const Registry& registry,
+                                              EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  /// Index of the source called `name`; the first source when `name` is empty.
+  Result<SourceIndex> find_source(std::string_view name) const;
+  /// Setup of a source (its mapping, name, clock...), e.g. for building a replay reader.
+  const SourceSetup& source_setup(SourceIndex index) const;
+  /// Replaces the source at `index` (replay); only `index` is started in replay mode.
+  void replace_source(SourceIndex index, std::unique_ptr<Source> source);
+
+  /// Starts outputs and sources, then runs the pipeline loop on the calling thread until
+  /// `stop` becomes true, `run_for` elapses (0: forever) or, in replay, every started source
+  /// ended. Then flushes open windows, stops outputs (committing them) and returns.
+  Result<void> run(const std::atomic<bool>& stop, Nanos run_for = 0);
+
+  /// Counters as one JSON object.
+  std::string stats_json() const;
+  /// Human summary of counters, one line per source/pipeline/output.
+  std::string stats_text() const;
+
+  const std::string& gateway() const noexcept;
+
+ private:
+  Engine();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vigil::runtime

@@ -1,0 +1,215 @@
+#pragma once
+// The three kinds of plugin (source, window operator, output), what each factory receives,
+// and the registry that names them. Built-ins register in one explicit function per module.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vigil/runtime/config_keys.hpp"
+#include "vigil/runtime/counter.hpp"
+#include "vigil/runtime/ingest_queue.hpp"
+#include "vigil/runtime/key_table.hpp"
+#include "vigil/runtime/summary.hpp"
+
+namespace vigil::runtime {
+
+/// Sizes every preallocated structure; from the config's `limits:` block.
+struct Limits {
+  std::size_t max_keys = 1024;
+  std::size_t queue_depth = 65536;
+  std::size_t batch_size = 1024;
+};
+
+/// Unit of a time column.
+enum class TimeUnit : std::uint8_t { s, ms, us, ns, rfc3339 };
+Result<TimeUnit> parse_time_unit(std::string_view text);
+/// Converts a numeric time value in `unit` to ns (fractions kept to the ns). Doubles lose
+/// precision past 2^53 ns: prefer parse_time_value for text.
+Nanos to_nanos(double value, TimeUnit unit) noexcept;
+/// Parses a time cell exactly: integers and decimals ("1700000000123", "1700000000.123456")
+/// are converted digit by digit, so ms-epoch values land on the exact ns; exponents fall back to
+/// double; TimeUnit::rfc3339 parses RFC 3339 text.
+Result<Nanos> parse_time_value(std::string_view text, TimeUnit unit);
+
+/// A source's `time:` block: where event time comes from and how disordered it may be.
+struct SourceTime {
+  std::string field = "ts";      ///< column/field holding event time; empty: arrival time
+  TimeUnit unit = TimeUnit::ms;
+  Nanos max_out_of_order = 0;
+  Nanos idle_timeout = 0;        ///< 0: never idle
+  Nanos max_future = 0;          ///< 0: unchecked
+};
+
+/// How a source turns its input into records: key column, time, value columns.
+struct RecordMapping {
+  std::string key = "key";           ///< column/field with the key
+  SourceTime time;
+  std::vector<std::string> fields;   ///< value columns; empty: every other numeric column
+};
+
+/// Counters every source keeps; read from any thread.
+struct SourceCounters {
+  Counter records;      ///< records decoded and queued
+  Counter bytes;        ///< raw input bytes
+  Counter malformed;    ///< inputs that could not be decoded (counted, skipped)
+  Counter unknown_key;  ///< records refused because the key table is full
+  Counter future;       ///< records dropped for being more than max_future ahead
+};
+
+/// What a source factory gets. Pointers outlive the source.
+struct SourceSetup {
+  std::string name;
+  SourceIndex index = 0;
+  Block block;  ///< the source's validated block
+  RecordMapping mapping;
+  KeyTable* keys = nullptr;
+  FieldTable* fields = nullptr;
+  const Clock* clock = nullptr;   ///< wall clock for arrival times (virtual in tests)
+  std::string config_dir;         ///< folder of the config file, for relative paths
+  std::string path;               ///< "sources[0]" for messages
+  Diagnostics* diag = nullptr;
+};
+
+/// A producer of events. start() launches its own thread, which pushes into `queue`;
+/// stop() asks it to finish and joins. A finite source ends with an end_of_stream event.
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual Result<void> start(IngestQueue& queue) = 0;
+  virtual void stop() noexcept = 0;
+  virtual const SourceCounters& counters() const noexcept = 0;
+};
+
+/// Counters every pipeline keeps (pipeline thread writes, any thread reads).
+struct PipelineCounters {
+  Counter records;         ///< records processed
+  Counter late;            ///< records behind a window that already fired
+  Counter late_emitted;    ///< of those, sent out as "late": true
+  Counter windows;         ///< summaries emitted
+  Counter partial;         ///< of those, flushed before the watermark closed them
+  Counter key_overflow;    ///< records of keys beyond the pipeline's state capacity
+  Counter evicted_keys;    ///< keys whose state was freed after key_ttl
+  Counter incomplete;      ///< count windows not emitted at end of input (incomplete)
+  Counter truncated;       ///< samples beyond max_samples
+};
+
+/// How a flush was asked for.
+enum class FlushMode : std::uint8_t {
+  end_of_input,  ///< replay finished: emit every open window (marked partial)
+  shutdown,      ///< SIGINT/SIGTERM: emit every open window (marked partial)
+};
+
+/// A stateful stage of a pipeline: windows and aggregates. Runs on the pipeline thread only.
+/// process() is noexcept and allocation-free in the steady state.
+class Operator {
+ public:
+  virtual ~Operator() = default;
+  /// Handles samples, watermarks, ticks and end_of_stream, emitting summaries into `out`.
+  virtual void process(std::span<const Event> events, SummarySink& out) noexcept = 0;
+  /// Emits every open window (partial) and clears state.
+  virtual void flush(FlushMode mode, SummarySink& out) noexcept = 0;
+  /// Serializes the open state (checkpoints); restore() accepts what snapshot() wrote.
+  virtual void snapshot(std::vector<std::byte>& out) const = 0;
+  virtual Result<void> restore(std::span<const std::byte> in) = 0;
+  virtual const SummarySchema& schema() const noexcept = 0;
+  virtual const PipelineCounters& counters() const noexcept = 0;
+  /// Bytes of state preallocated at construction.
+  virtual std::size_t state_bytes() const noexcept = 0;
+};
+
+/// Watermark scope.
+enum class WatermarkScope : std::uint8_t { per_key, per_source };
+
+/// What an operator factory gets.
+struct PipelineSetup {
+  std::string name;
+  std::uint16_t index = 0;
+  Block window;                      ///< the validated `window:` block
+  const ConfigNode* aggregates = nullptr;  ///< the `aggregates:` list
+  std::vector<SourceIndex> sources;  ///< the sources in `from:`
+  std::vector<SourceTime> source_time;  ///< indexed by SourceIndex, every source
+  WatermarkScope watermark = WatermarkScope::per_key;
+  Limits limits;
+  KeyTable* keys = nullptr;
+  FieldTable* fields = nullptr;
+  std::string path;                  ///< "pipelines[0]"
+  Diagnostics* diag = nullptr;
+};
+
+/// What an output factory gets.
+struct OutputSetup {
+  Block block;
+  std::string gateway;
+  std::string config_dir;
+  std::string path;  ///< "outputs.console"
+  Diagnostics* diag = nullptr;
+};
+
+/// A consumer of summaries (console, outbox, later upstream). emit() runs on the pipeline
+/// thread and must only enqueue; I/O runs on the output's own thread when it is slow.
+class Output : public SummarySink {
+ public:
+  virtual Result<void> start() = 0;
+  /// Drains and commits everything emitted so far; joins its thread.
+  virtual void stop() noexcept = 0;
+  /// One line of counters for logs, e.g. "outbox: 120 rows, 0 dropped".
+  virtual std::string stats() const = 0;
+};
+
+using SourceFactory = std::unique_ptr<Source> (*)(const SourceSetup&);
+using OperatorFactory = std::unique_ptr<Operator> (*)(const PipelineSetup&);
+using OutputFactory = std::unique_ptr<Output> (*)(const OutputSetup&);
+
+/// A registered source type. Factories report problems into setup.diag and return nullptr.
+struct SourcePlugin {
+  std::string_view name;
+  std::string_view doc;
+  std::span<const ConfigKey> keys;
+  SourceFactory make;
+  OverflowPolicy default_overflow = OverflowPolicy::drop_newest;
+};
+
+/// A registered window type (`window: {type: ...}`).
+struct WindowPlugin {
+  std::string_view name;
+  std::string_view doc;
+  std::span<const ConfigKey> keys;
+  OperatorFactory make;
+};
+
+/// A registered output (`outputs: {<name>: ...}`).
+struct OutputPlugin {
+  std::string_view name;
+  std::string_view doc;
+  std::span<const ConfigKey> keys;
+  OutputFactory make;
+};
+
+/// Names every plugin. Filled once at start by the explicit registration functions.
+class Registry {
+ public:
+  void add(const SourcePlugin& p) { sources_.push_back(p); }
+  void add(const WindowPlugin& p) { windows_.push_back(p); }
+  void add(const OutputPlugin& p) { outputs_.push_back(p); }
+  const SourcePlugin* source(std::string_view name) const noexcept;
+  const WindowPlugin* window(std::string_view name) const noexcept;
+  const OutputPlugin* output(std::string_view name) const noexcept;
+  std::span<const SourcePlugin> sources() const noexcept { return sources_; }
+  std::span<const WindowPlugin> windows() const noexcept { return windows_; }
+  std::span<const OutputPlugin> outputs() const noexcept { return outputs_; }
+  /// "a, b, c" for "did you mean" messages.
+  std::string source_names() const;
+  std::string window_names() const;
+  std::string output_names() const;
+
+ private:
+  std::vector<SourcePlugin> sources_;
+  std::vector<WindowPlugin> windows_;
+  std::vector<OutputPlugin> outputs_;
+};
+
+}  // namespace vigil::runtime

@@ -1,0 +1,557 @@
+#include "vigil/runtime/engine.hpp"
+#include "vigil/runtime/summary_buffer.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <unistd.h>
+
+namespace vigil::runtime {
+namespace {
+
+constexpr std::string_view kTopKeysIgnore[] = {"sources", "pipelines", "outputs"};
+constexpr ConfigKey kLimitKeys[] = {
+    {"max_keys", KeyType::integer, Required::no, "1024", "Keys (machines, units) tracked at once; state is preallocated for this many.", 1, 10'000'000},
+    {"queue_depth", KeyType::integer, Required::no, "65536", "Events each source queue holds before its overflow policy applies.", 16, 100'000'000},
+    {"batch_size", KeyType::integer, Required::no, "1024", "Events the pipeline thread takes from a queue at a time.", 1, 1'000'000},
+};
+constexpr ConfigKey kTopKeys[] = {
+    {"vigil", KeyType::integer, Required::yes, {}, "Config format version; write 1.", 1, 1},
+    {"gateway", KeyType::string, Required::no, {}, "Gateway id used in outbox rows and upstream topics; default: the host name."},
+    {"limits", KeyType::object, Required::no, {}, "Capacities that size every preallocated structure.", kNoMin, kNoMax, {}, kLimitKeys},
+};
+
+constexpr std::string_view kUnits[] = {"s", "ms", "us", "ns", "rfc3339"};
+constexpr std::string_view kOverflow[] = {"block", "drop_oldest", "drop_newest"};
+constexpr ConfigKey kTimeKeys[] = {
+    {"field", KeyType::string, Required::no, "ts", "Column or payload field with the event time; empty: arrival time."},
+    {"unit", KeyType::choice, Required::no, "ms", "Unit of the time field.", kNoMin, kNoMax, kUnits},
+    {"max_out_of_order", KeyType::duration, Required::no, "0s", "How far behind the newest record of its key a record may arrive and still be on time (watermark = newest - this)."},
+    {"idle_timeout", KeyType::duration, Required::no, "0s", "A key that sends nothing for this long (processing time) stops holding its windows open; 0: never."},
+    {"max_future", KeyType::duration, Required::no, "0s", "Records more than this ahead of the gateway clock are counted and dropped; 0: unchecked."},
+};
+constexpr ConfigKey kSourceCommonKeys[] = {
+    {"name", KeyType::string, Required::yes, {}, "Name pipelines use in `from:`."},
+    {"type", KeyType::string, Required::yes, {}, "Source type."},
+    {"key", KeyType::string, Required::no, "key", "Column or payload field holding the key (machine, unit)."},
+    {"time", KeyType::object, Required::no, {}, "Where event time comes from and how disordered it may be.", kNoMin, kNoMax, {}, kTimeKeys},
+    {"fields", KeyType::string_list, Required::no, {}, "Value columns to read; default: every other numeric column."},
+    {"queue_depth", KeyType::integer, Required::no, {}, "Events this source's queue holds; default: limits.queue_depth.", 16, 100'000'000},
+    {"overflow", KeyType::choice, Required::no, {}, "What a full queue does: block (default for simulator/replay), drop_oldest, drop_newest (default for live inputs).", kNoMin, kNoMax, kOverflow},
+};
+constexpr std::string_view kWatermarkScopes[] = {"per_key", "per_source"};
+constexpr ConfigKey kPipelineKeys[] = {
+    {"name", KeyType::string, Required::yes, {}, "Name shown in every summary."},
+    {"from", KeyType::string_list, Required::yes, {}, "Sources this pipeline reads."},
+    {"window", KeyType::any, Required::yes, {}, "Window block: `type:` plus that window's keys."},
+    {"aggregates", KeyType::any, Required::yes, {}, "List of aggregates: count, mean(temp), max(vib) as vib_peak, ..."},
+    {"watermark", KeyType::choice, Required::no, "per_key", "Watermark scope: per_key (each key its own clock) or per_source.", kNoMin, kNoMax, kWatermarkScopes},
+};
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "vigil";
+  return buf;
+}
+
+class FanOut final : public SummarySink {
+ public:
+  void emit(const Summary& s) noexcept override {
+    for (auto* o : outputs) o->emit(s);
+    emitted.add();
+  }
+  std::vector<Output*> outputs;
+  Counter emitted;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  const Registry* registry = nullptr;
+  EngineOptions options;
+  std::string config_path;
+  std::string config_dir;
+  std::unique_ptr<ConfigNode> root;
+  std::string gateway;
+  Limits limits;
+  std::unique_ptr<KeyTable> keys;
+  FieldTable fields;
+  WallClock wall;
+  MonotonicClock mono;
+
+  std::vector<SourceSetup> source_setups;
+  std::vector<OverflowPolicy> source_overflow;
+  std::vector<std::size_t> source_depth;
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<bool> source_selected;  // started by run()
+  std::vector<std::unique_ptr<IngestQueue>> queues;
+
+  std::vector<std::unique_ptr<Operator>> pipelines;
+  std::vector<std::vector<SourceIndex>> pipeline_sources;
+  std::vector<std::vector<std::size_t>> subscribers;  // per source: pipeline indices
+
+  std::vector<std::unique_ptr<Output>> outputs;
+  std::vector<std::string> output_names;
+  FanOut fanout;
+  std::unique_ptr<SummaryBuffer> stage;
+  Doorbell doorbell;
+  Nanos run_seconds = 0;
+
+  void build(Diagnostics& diag);
+  void build_sources(const ConfigNode& list, Diagnostics& diag);
+  void build_pipelines(const ConfigNode& list, Diagnostics& diag);
+  void build_outputs(const ConfigNode* map, Diagnostics& diag);
+  void dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended);
+  void flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode);
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+void Engine::Impl::build(Diagnostics& diag) {
+  const ConfigNode& top = *root;
+  if (!top.is_map()) {
+    diag.error(top.mark, "", "a Vigil config is a map with keys vigil, gateway, limits, sources, pipelines, outputs");
+    return;
+  }
+  validate_block(top, kTopKeys, "", diag, kTopKeysIgnore);
+  Block b(&top, kTopKeys);
+  gateway = b.has("gateway") ? b.string("gateway") : host_name();
+  Block lim = b.child("limits");
+  if (lim.has("max_keys")) limits.max_keys = static_cast<std::size_t>(lim.integer("max_keys"));
+  if (lim.has("queue_depth")) limits.queue_depth = static_cast<std::size_t>(lim.integer("queue_depth"));
+  if (lim.has("batch_size")) limits.batch_size = static_cast<std::size_t>(lim.integer("batch_size"));
+  if (!diag.empty()) return;
+  keys = std::make_unique<KeyTable>(limits.max_keys);
+
+  const ConfigNode* src = top.find("sources");
+  if (!src) diag.error(top.mark, "", "missing key \"sources\" (the list of inputs: simulator, mqtt, serial)");
+  else if (!src->is_sequence() || src->items.empty())
+    diag.error(src->mark, "sources", "expected a list with at least one source");
+  else build_sources(*src, diag);
+
+  const ConfigNode* pipes = top.find("pipelines");
+  if (!pipes) diag.error(top.mark, "", "missing key \"pipelines\" (the list of windowed aggregations)");
+  else if (!pipes->is_sequence() || pipes->items.empty())
+    diag.error(pipes->mark, "pipelines", "expected a list with at least one pipeline");
+  else if (src && src->is_sequence()) build_pipelines(*pipes, diag);
+
+  build_outputs(top.find("outputs"), diag);
+}
+
+void Engine::Impl::build_sources(const ConfigNode& list, Diagnostics& diag) {
+  for (std::size_t i = 0; i < list.items.size(); ++i) {
+    const ConfigNode& node = list.items[i];
+    std::string path = "sources[" + std::to_string(i) + "]";
+    if (!node.is_map()) {
+      diag.error(node.mark, path, "expected a map with name, type and that type's keys");
+      continue;
+    }
+    const ConfigNode* type = node.find("type");
+    const SourcePlugin* plugin = nullptr;
+    if (type && type->is_scalar()) {
+      plugin = registry->source(type->scalar);
+      if (!plugin)
+        diag.error(type->mark, path + ".type",
+                   "unknown source type \"" + type->scalar + "\"; known types: " + registry->source_names());
+    }
+    // One key table: the common keys plus the plugin's.
+    std::vector<ConfigKey> all(std::begin(kSourceCommonKeys), std::end(kSourceCommonKeys));
+    if (plugin) all.insert(all.end(), plugin->keys.begin(), plugin->keys.end());
+    std::size_t before = diag.lines().size();
+    if (plugin || !type) validate_block(node, all, path, diag);
+    const ConfigNode* name = node.find("name");
+    if (name && name->is_scalar()) {
+      for (std::size_t j = 0; j < source_setups.size(); ++j)
+        if (source_setups[j].name == name->scalar)
+          diag.error(name->mark, path + ".name",
+                     "source name \"" + name->scalar + "\" is already used by sources[" + std::to_string(j) + "]; names must be unique");
+    }
+    SourceSetup setup;
+    setup.name = name && name->is_scalar() ? name->scalar : "";
+    setup.index = static_cast<SourceIndex>(i);
+    setup.path = path;
+    setup.keys = keys.get();
+    setup.fields = &fields;
+    setup.clock = &wall;
+    setup.config_dir = config_dir;
+    setup.diag = &diag;
+    Block common(&node, kSourceCommonKeys);
+    setup.mapping.key = common.string("key");
+    Block time = common.child("time");
+    setup.mapping.time.field = time.string("field");
+    if (auto u = parse_time_unit(time.string("unit"))) setup.mapping.time.unit = *u;
+    setup.mapping.time.max_out_of_order = time.duration("max_out_of_order");
+    setup.mapping.time.idle_timeout = time.duration("idle_timeout");
+    setup.mapping.time.max_future = time.duration("max_future");
+    setup.mapping.fields = common.strings("fields");
+    OverflowPolicy policy = plugin ? plugin->default_overflow : OverflowPolicy::drop_newest;
+    if (common.has("overflow"))
+      if (auto p = parse_overflow_policy(common.string("overflow"))) policy = *p;
+    std::size_t depth = common.has("queue_depth") ? static_cast<std::size_t>(common.integer("queue_depth")) : limits.queue_depth;
+    std::unique_ptr<Source> source;
+    if (plugin && diag.lines().size() == before) {
+      setup.block = Block(&node, plugin->keys);
+      source = plugin->make(setup);
+      if (!source && diag.lines().size() == before)
+        diag.error(node.mark, path, "could not be set up");
+    }
+    source_setups.push_back(std::move(setup));
+    source_setups.back().block = Block(&node, plugin ? plugin->keys : std::span<const ConfigKey>{});
+    source_overflow.push_back(policy);
+    source_depth.push_back(depth);
+    sources.push_back(std::move(source));
+  }
+  subscribers.resize(source_setups.size());
+}
+
+void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
+  std::vector<SourceTime> times;
+  for (const auto& s : source_setups) times.push_back(s.mapping.time);
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < list.items.size(); ++i) {
+    const ConfigNode& node = list.items[i];
+    std::string path = "pipelines[" + std::to_string(i) + "]";
+    std::size_t before = diag.lines().size();
+    validate_block(node, kPipelineKeys, path, diag);
+    if (diag.lines().size() != before) continue;
+    Block b(&node, kPipelineKeys);
+    PipelineSetup setup;
+    setup.name = b.string("name");
+    setup.index = static_cast<std::uint16_t>(i);
+    setup.path = path;
+    setup.limits = limits;
+    setup.keys = keys.get();
+    setup.fields = &fields;
+    setup.diag = &diag;
+    setup.source_time = times;
+    setup.watermark = b.string("watermark") == "per_source" ? WatermarkScope::per_source : WatermarkScope::per_key;
+    if (std::find(names.begin(), names.end(), setup.name) != names.end())
+      diag.error(node.find("name")->mark, path + ".name",
+                 "pipeline name \"" + setup.name + "\" is already used; names must be unique");
+    names.push_back(setup.name);
+    const ConfigNode* from = node.find("from");
+    std::vector<const ConfigNode*> from_items;
+    if (from->is_scalar()) from_items.push_back(from);
+    for (const auto& item : from->items) from_items.push_back(&item);
+    for (const ConfigNode* f : from_items) {
+      bool found = false;
+      for (const auto& s : source_setups) {
+        if (s.name == f->scalar) {
+          if (std::find(setup.sources.begin(), setup.sources.end(), s.index) == setup.sources.end())
+            setup.sources.push_back(s.index);
+          found = true;
+        }
+      }
+      if (!found) {
+        std::string known;
+        for (const auto& s : source_setups) known += (known.empty() ? "" : ", ") + s.name;
+        diag.error(f->mark, path + ".from",
+                   "no source is named \"" + f->scalar + "\"; sources are: " + known);
+      }
+    }
+    const ConfigNode* window = node.find("window");
+    const WindowPlugin* plugin = nullptr;
+    if (!window->is_map()) {
+      diag.error(window->mark, path + ".window", "expected a map such as {type: tumbling, size: 10s}");
+    } else if (const ConfigNode* type = window->find("type"); !type || !type->is_scalar()) {
+      diag.error(window->mark, path + ".window", "missing key \"type\"; window types: " + registry->window_names());
+    } else if (plugin = registry->window(type->scalar); !plugin) {
+      diag.error(type->mark, path + ".window.type",
+                 "unknown window type \"" + type->scalar + "\"; window types: " + registry->window_names());
+    } else {
+      constexpr std::string_view kIgnore[] = {"type"};
+      validate_block(*window, plugin->keys, path + ".window", diag, kIgnore);
+    }
+    if (diag.lines().size() != before || !plugin) continue;
+    setup.window = Block(window, plugin->keys);
+    setup.aggregates = node.find("aggregates");
+    auto op = plugin->make(setup);
+    if (!op) {
+      if (diag.lines().size() == before) diag.error(node.mark, path, "could not be set up");
+      continue;
+    }
+    for (SourceIndex s : setup.sources) subscribers[s].push_back(pipelines.size());
+    pipeline_sources.push_back(setup.sources);
+    pipelines.push_back(std::move(op));
+  }
+}
+
+void Engine::Impl::build_outputs(const ConfigNode* map, Diagnostics& diag) {
+  bool replay = options.mode == EngineMode::replay;
+  auto add = [&](const OutputPlugin& plugin, const ConfigNode* node, const std::string& path) {
+    OutputSetup setup;
+    setup.block = Block(node, plugin.keys);
+    setup.gateway = gateway;
+    setup.config_dir = config_dir;
+    setup.path = path;
+    setup.diag = &diag;
+    std::size_t before = diag.lines().size();
+    if (node) validate_block(*node, plugin.keys, path, diag);
+    if (diag.lines().size() != before) return;
+    auto out = plugin.make(setup);
+    if (!out) {
+      if (diag.lines().size() == before) diag.error(node ? node->mark : root->mark, path, "could not be set up");
+      return;
+    }
+    outputs.push_back(std::move(out));
+    output_names.emplace_back(plugin.name);
+  };
+  if (map && !map->is_map()) {
+    diag.error(map->mark, "outputs", "expected a map of outputs: " + registry->output_names());
+    return;
+  }
+  if (map) {
+    for (const auto& [name, node] : map->members) {
+      const OutputPlugin* plugin = registry->output(name);
+      if (!plugin) {
+        diag.error(node.key_mark, "outputs",
+                   "unknown output \"" + name + "\"; outputs: " + registry->output_names());
+        continue;
+      }
+      // Replay prints to the console and touches the outbox only when asked.
+      if (replay && name != "console" && !(name == "outbox" && options.replay_outbox)) {
+        Diagnostics unused;
+        validate_block(node, plugin->keys, "outputs." + name, diag);
+        continue;
+      }
+      add(*plugin, &node, "outputs." + name);
+    }
+  }
+  if (replay && std::find(output_names.begin(), output_names.end(), "console") == output_names.end()) {
+    if (const OutputPlugin* console = registry->output("console")) add(*console, nullptr, "outputs.console");
+  }
+  if (replay && options.replay_outbox &&
+      std::find(output_names.begin(), output_names.end(), "outbox") == output_names.end())
+    diag.error(root->mark, "outputs", "--outbox asks for the outbox, but the config has no outputs.outbox block");
+}
+
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& config_path, const Registry& registry,
+                                             EngineOptions options) {
+  auto node = load_config_file(config_path, options.env);
+  if (!node) return std::move(node).error();
+  std::unique_ptr<Engine> engine(new Engine());
+  Impl& impl = *engine->impl_;
+  impl.registry = &registry;
+  impl.options = std::move(options);
+  impl.config_path = config_path;
+  auto dir = std::filesystem::path(config_path).parent_path();
+  impl.config_dir = dir.empty() ? "." : dir.string();
+  impl.root = std::make_unique<ConfigNode>(std::move(node).value());
+  Diagnostics diag;
+  impl.build(diag);
+  if (!diag.empty()) return Error{diag.str()};
+  return engine;
+}
+
+Result<SourceIndex> Engine::find_source(std::string_view name) const {
+  if (name.empty()) return SourceIndex{0};
+  std::string known;
+  for (const auto& s : impl_->source_setups) {
+    if (s.name == name) return s.index;
+    known += (known.empty() ? "" : ", ") + s.name;
+  }
+  return Error{"no source is named \"" + std::string(name) + "\"; sources are: " + known};
+}
+
+const SourceSetup& Engine::source_setup(SourceIndex index) const { return impl_->source_setups.at(index); }
+
+void Engine::replace_source(SourceIndex index, std::unique_ptr<Source> source) {
+  impl_->sources.at(index) = std::move(source);
+  impl_->source_selected.assign(impl_->sources.size(), false);
+  impl_->source_selected[index] = true;
+}
+
+const std::string& Engine::gateway() const noexcept { return impl_->gateway; }
+
+void Engine::Impl::flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode) {
+  for (std::size_t p : which) pipelines[p]->flush(mode, *stage);
+  stage->release();
+}
+
+void Engine::Impl::dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended) {
+  const auto& subs = subscribers[s];
+  std::size_t begin = 0;
+  auto forward = [&](std::span<const Event> part) {
+    if (part.empty() || subs.empty()) return;
+    if (subs.size() == 1) {
+      pipelines[subs[0]]->process(part, fanout);
+      return;
+    }
+    // Several pipelines read this source: go record by record so the output order does not
+    // depend on how the queue happened to batch the input.
+    std::size_t i = 0;
+    while (i < part.size()) {
+      std::size_t j = i + 1;
+      if (part[i].kind == EventKind::sample)
+        while (j < part.size() && part[j].kind == EventKind::sample && !(part[j].flags & kRecordBegin)) ++j;
+      for (std::size_t p : subs) pipelines[p]->process(part.subspan(i, j - i), *stage);
+      stage->release();
+      i = j;
+    }
+  };
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].kind != EventKind::end_of_stream) continue;
+    forward(events.subspan(begin, i - begin));
+    begin = i + 1;
+    ended[s] = true;
+    std::vector<std::size_t> done;
+    for (std::size_t p : subs) {
+      bool all = true;
+      for (SourceIndex other : pipeline_sources[p]) all = all && ended[other];
+      if (all) done.push_back(p);
+    }
+    flush_pipelines(done, FlushMode::end_of_input);
+  }
+  forward(events.subspan(begin));
+}
+
+Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
+  Impl& m = *impl_;
+  if (m.source_selected.empty()) m.source_selected.assign(m.sources.size(), true);
+  std::size_t max_columns = 1;
+  for (const auto& p : m.pipelines) max_columns = std::max(max_columns, p->schema().columns.size());
+  m.stage = std::make_unique<SummaryBuffer>(std::max<std::size_t>(4096, m.limits.max_keys * 4), max_columns, &m.fanout);
+  for (const auto& o : m.outputs) m.fanout.outputs.push_back(o.get());
+
+  for (std::size_t i = 0; i < m.outputs.size(); ++i) {
+    if (auto r = m.outputs[i]->start(); !r) {
+      for (std::size_t j = 0; j < i; ++j) m.outputs[j]->stop();
+      return Error{"outputs." + m.output_names[i] + ": " + r.error().message};
+    }
+  }
+  m.queues.clear();
+  for (std::size_t i = 0; i < m.sources.size(); ++i)
+    m.queues.push_back(std::make_unique<IngestQueue>(m.source_depth[i], m.source_overflow[i], &m.doorbell));
+  std::vector<std::size_t> started;
+  Result<void> failure;
+  for (std::size_t i = 0; i < m.sources.size(); ++i) {
+    if (!m.source_selected[i] || !m.sources[i]) continue;
+    if (auto r = m.sources[i]->start(*m.queues[i]); !r) {
+      failure = Error{m.source_setups[i].path + " (" + m.source_setups[i].name + "): " + r.error().message};
+      break;
+    }
+    started.push_back(i);
+  }
+
+  const bool live = m.options.mode != EngineMode::replay;
+  const Nanos tick_interval = 100 * kNanosPerMilli;
+  const Nanos start = m.mono.now();
+  Nanos last_tick = start;
+  std::vector<Event> buffer(m.limits.batch_size);
+  std::vector<bool> ended(m.sources.size(), false);
+  std::vector<std::size_t> all_pipelines;
+  for (std::size_t p = 0; p < m.pipelines.size(); ++p) all_pipelines.push_back(p);
+
+  while (failure.ok() && !stop.load(std::memory_order_relaxed)) {
+    if (run_for > 0 && m.mono.now() - start >= run_for) break;
+    bool any = false;
+    for (std::size_t s : started) {
+      std::size_t n = m.queues[s]->pop(buffer);
+      if (n == 0) continue;
+      any = true;
+      m.dispatch(static_cast<SourceIndex>(s), {buffer.data(), n}, ended);
+    }
+    if (!any) {
+      bool all_ended = true;
+      for (std::size_t s : started) all_ended = all_ended && ended[s];
+      if (all_ended && (!live || started.empty())) break;
+    }
+    if (live) {
+      Nanos now = m.mono.now();
+      if (now - last_tick >= tick_interval) {
+        Event tick;
+        tick.kind = EventKind::tick;
+        tick.time = now;
+        for (auto& p : m.pipelines) p->process({&tick, 1}, *m.stage);
+        m.stage->release();
+        last_tick = now;
+      }
+    }
+    if (!any) m.doorbell.wait_for(live ? tick_interval : kNanosPerMilli);
+  }
+
+  // Stop the producers first so nothing new arrives, then drain what they queued.
+  for (auto& q : m.queues) q->close();
+  for (std::size_t s : started) m.sources[s]->stop();
+  for (std::size_t s : started) {
+    std::size_t n;
+    while ((n = m.queues[s]->pop(buffer)) > 0) m.dispatch(static_cast<SourceIndex>(s), {buffer.data(), n}, ended);
+  }
+  std::vector<std::size_t> open;
+  for (std::size_t p = 0; p < m.pipelines.size(); ++p) {
+    bool all = true;
+    for (SourceIndex s : m.pipeline_sources[p]) all = all && ended[s];
+    if (!all) open.push_back(p);
+  }
+  m.flush_pipelines(open, FlushMode::shutdown);
+  for (auto& o : m.outputs) o->stop();
+  return failure;
+}
+
+std::string Engine::stats_json() const {
+  const Impl& m = *impl_;
+  std::string out = "{\"gateway\":";
+  append_json_string(m.gateway, out);
+  out += ",\"sources\":[";
+  for (std::size_t i = 0; i < m.sources.size(); ++i) {
+    if (i) out += ',';
+    out += "{\"name\":";
+    append_json_string(m.source_setups[i].name, out);
+    if (m.sources[i]) {
+      const auto& c = m.sources[i]->counters();
+      out += ",\"records\":" + std::to_string(c.records.get());
+      out += ",\"bytes\":" + std::to_string(c.bytes.get());
+      out += ",\"malformed\":" + std::to_string(c.malformed.get());
+      out += ",\"unknown_key\":" + std::to_string(c.unknown_key.get());
+      out += ",\"future\":" + std::to_string(c.future.get());
+    }
+    if (i < m.queues.size()) {
+      out += ",\"queue_dropped\":" + std::to_string(m.queues[i]->dropped());
+      out += ",\"queue_high_water\":" + std::to_string(m.queues[i]->high_water());
+    }
+    out += '}';
+  }
+  out += "],\"pipelines\":[";
+  for (std::size_t i = 0; i < m.pipelines.size(); ++i) {
+    if (i) out += ',';
+    const auto& c = m.pipelines[i]->counters();
+    out += "{\"name\":";
+    append_json_string(m.pipelines[i]->schema().pipeline, out);
+    out += ",\"records\":" + std::to_string(c.records.get());
+    out += ",\"late\":" + std::to_string(c.late.get());
+    out += ",\"late_emitted\":" + std::to_string(c.late_emitted.get());
+    out += ",\"windows\":" + std::to_string(c.windows.get());
+    out += ",\"partial\":" + std::to_string(c.partial.get());
+    out += ",\"key_overflow\":" + std::to_string(c.key_overflow.get());
+    out += ",\"evicted_keys\":" + std::to_string(c.evicted_keys.get());
+    out += ",\"incomplete\":" + std::to_string(c.incomplete.get());
+    out += ",\"state_bytes\":" + std::to_string(m.pipelines[i]->state_bytes());
+    out += '}';
+  }
+  out += "],\"summaries\":" + std::to_string(m.fanout.emitted.get()) + "}";
+  return out;
+}
+
+std::string Engine::stats_text() const {
+  const Impl& m = *impl_;
+  std::string out;
+  for (std::size_t i = 0; i < m.sources.size(); ++i) {
+    if (!m.sources[i] || (!m.source_selected.empty() && !m.source_selected[i])) continue;
+    const auto& c = m.sources[i]->counters();
+    out += "source " + m.source_setups[i].name + ": " + std::to_string(c.records.get()) + " records, " +
+           std::to_string(c.malformed.get()) + " malformed, " + std::to_string(c.unknown_key.get()) +
+           " over max_keys, " + std::to_string(c.future.get()) + " too far in the future, " +
+           std::to_string(i < m.queues.size() ? m.queues[i]->dropped() : 0) + " dropped (queue full)\n";
+  }
+  for (const auto& p : m.pipelines) {
+    const auto& c = p->counters();
+    out += "pipeline " + p->schema().pipeline + ": " + std::to_string(c.records.get()) + " records, " +
+           std::to_string(c.windows.get()) + " windows emitted (" + std::to_string(c.partial.get()) +
+           " partial), " + std::to_string(c.late.get()) + " late, " + std::to_string(c.key_overflow.get()) +
+           " over key capacity\n";
+  }
+  for (const auto& o : m.outputs) out += o->stats() + "\n";
+  return out;
+}
+
+}  // namespace vigil::runtime

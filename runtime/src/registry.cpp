@@ -1,0 +1,101 @@
+#include <charconv>
+#include <cmath>
+#include <optional>
+
+#include "vigil/runtime/plugin.hpp"
+
+namespace vigil::runtime {
+
+namespace {
+std::optional<double> parse_real_text(std::string_view text) {
+  double v = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return v;
+}
+
+template <class T>
+const T* find_named(const std::vector<T>& list, std::string_view name) {
+  for (const auto& p : list)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+template <class T>
+std::string names_of(const std::vector<T>& list) {
+  std::string out;
+  for (const auto& p : list) out += (out.empty() ? "" : ", ") + std::string(p.name);
+  return out;
+}
+}  // namespace
+
+const SourcePlugin* Registry::source(std::string_view name) const noexcept { return find_named(sources_, name); }
+const WindowPlugin* Registry::window(std::string_view name) const noexcept { return find_named(windows_, name); }
+const OutputPlugin* Registry::output(std::string_view name) const noexcept { return find_named(outputs_, name); }
+std::string Registry::source_names() const { return names_of(sources_); }
+std::string Registry::window_names() const { return names_of(windows_); }
+std::string Registry::output_names() const { return names_of(outputs_); }
+
+Result<TimeUnit> parse_time_unit(std::string_view text) {
+  if (text == "s") return TimeUnit::s;
+  if (text == "ms") return TimeUnit::ms;
+  if (text == "us") return TimeUnit::us;
+  if (text == "ns") return TimeUnit::ns;
+  if (text == "rfc3339") return TimeUnit::rfc3339;
+  return Error{"\"" + std::string(text) + "\" is not a time unit; use s, ms, us, ns or rfc3339"};
+}
+
+Nanos to_nanos(double value, TimeUnit unit) noexcept {
+  double scale = 1;
+  switch (unit) {
+    case TimeUnit::s: scale = 1e9; break;
+    case TimeUnit::ms: scale = 1e6; break;
+    case TimeUnit::us: scale = 1e3; break;
+    case TimeUnit::ns:
+    case TimeUnit::rfc3339: scale = 1; break;
+  }
+  double ns = value * scale;
+  if (!(ns > -4.6e18 && ns < 4.6e18)) return ns > 0 ? kMaxTime : kMinTime;
+  return static_cast<Nanos>(std::llround(ns));
+}
+
+Result<Nanos> parse_time_value(std::string_view text, TimeUnit unit) {
+  if (unit == TimeUnit::rfc3339) return parse_rfc3339(text);
+  Nanos scale = 1;
+  switch (unit) {
+    case TimeUnit::s: scale = kNanosPerSecond; break;
+    case TimeUnit::ms: scale = kNanosPerMilli; break;
+    case TimeUnit::us: scale = kNanosPerMicro; break;
+    default: break;
+  }
+  auto bad = [&] { return Error{"\"" + std::string(text) + "\" is not a time"}; };
+  std::size_t i = 0;
+  bool negative = false;
+  if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
+  std::int64_t whole = 0;
+  std::size_t digits = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+    if (whole > (kMaxTime / 10)) return bad();
+    whole = whole * 10 + (text[i] - '0');
+  }
+  Nanos frac = 0;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    Nanos place = scale / 10;
+    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+      frac += (text[i] - '0') * place;
+      place /= 10;
+    }
+  }
+  if (digits == 0) return bad();
+  if (i != text.size()) {
+    if (text[i] != 'e' && text[i] != 'E') return bad();
+    auto v = parse_real_text(text);
+    if (!v) return bad();
+    return to_nanos(*v, unit);
+  }
+  if (whole > kMaxTime / scale) return bad();
+  Nanos ns = whole * scale + frac;
+  return negative ? -ns : ns;
+}
+
+}  // namespace vigil::runtime

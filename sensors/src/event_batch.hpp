@@ -1,0 +1,113 @@
+#pragma once
+// Shared by the source threads: a stop request that also wakes sleepers, and a fixed batch of
+// events handed to an IngestQueue without ever blocking where stop() could not reach it.
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <span>
+
+#include "vigil/runtime/event.hpp"
+#include "vigil/runtime/ingest_queue.hpp"
+
+namespace vigil::sensors {
+
+/// A stop request from any thread; the source thread checks it and sleeps on it.
+class StopSignal {
+ public:
+  /// Asks the source thread to finish and wakes it if it sleeps here.
+  void request() noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      stop_.store(true, std::memory_order_release);
+    }
+    cv_.notify_all();
+  }
+  /// Clears a previous request (before a thread starts).
+  void reset() noexcept { stop_.store(false, std::memory_order_release); }
+  bool requested() const noexcept { return stop_.load(std::memory_order_acquire); }
+  /// Sleeps until `deadline` on the monotonic clock or a stop request; true if stopped.
+  bool sleep_until(std::chrono::steady_clock::time_point deadline) noexcept {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_until(lock, deadline, [this] { return requested(); });
+  }
+  bool sleep_for(std::chrono::nanoseconds d) noexcept {
+    return sleep_until(std::chrono::steady_clock::now() + d);
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+/// Up to kCapacity events collected on the source thread and pushed as one batch.
+/// With a blocking queue it pushes only what fits and otherwise sleeps in short slices on
+/// `stop`, so a stop request is seen within a millisecond even when the consumer is stalled.
+class EventBatch {
+ public:
+  static constexpr std::size_t kCapacity = 256;
+
+  explicit EventBatch(StopSignal& stop) noexcept : stop_(stop) {}
+
+  /// Must be called before add(); the queue outlives the batch's use.
+  void attach(runtime::IngestQueue& queue) noexcept {
+    queue_ = &queue;
+    size_ = 0;
+    closed_ = false;
+  }
+
+  /// Adds one event, flushing first when full. False once stopped or the queue was closed.
+  bool add(const runtime::Event& event) noexcept {
+    if (size_ == kCapacity && !flush()) return false;
+    events_[size_++] = event;
+    return true;
+  }
+
+  /// Pushes everything collected. False once stopped or the queue was closed (the rest is
+  /// discarded: the source is finishing).
+  bool flush() noexcept {
+    if (size_ == 0) return !closed_ && !stop_.requested();
+    const std::span<const runtime::Event> all(events_.data(), size_);
+    size_ = 0;
+    if (closed_) return false;
+    if (queue_->policy() != runtime::OverflowPolicy::block) {
+      // drop_oldest / drop_newest never wait; what they drop is counted by the queue.
+      queue_->push(all);
+      return !stop_.requested();
+    }
+    std::size_t done = 0;
+    auto pause = std::chrono::microseconds(20);
+    while (done < all.size()) {
+      if (stop_.requested()) return false;
+      // One producer: the room seen here can only grow until we push, so push never waits.
+      const std::size_t used = queue_->size();
+      const std::size_t room = queue_->capacity() > used ? queue_->capacity() - used : 0;
+      if (room == 0) {
+        if (stop_.sleep_for(pause)) return false;
+        pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(1));
+        continue;
+      }
+      pause = std::chrono::microseconds(20);
+      const std::size_t n = std::min(room, all.size() - done);
+      if (!queue_->push(all.subspan(done, n))) {
+        closed_ = true;
+        return false;
+      }
+      done += n;
+    }
+    return true;
+  }
+
+ private:
+  StopSignal& stop_;
+  runtime::IngestQueue* queue_ = nullptr;
+  std::array<runtime::Event, kCapacity> events_{};
+  std::size_t size_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace vigil::sensors

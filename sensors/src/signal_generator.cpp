@@ -1,0 +1,137 @@
+#include "vigil/sensors/signal_generator.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <numeric>
+
+namespace vigil::sensors {
+namespace {
+
+// 128-bit intermediates keep i·10⁹·d exact for every rate and run length we accept.
+__extension__ using Wide = __int128;
+
+constexpr double kTwoPi = 2.0 * std::numbers::pi;
+constexpr double kNanosPerHour = 3600.0 * 1e9;
+// Separates the phase stream from the field streams when deriving seeds.
+constexpr std::uint64_t kPhaseDomain = 0x7068617365ULL;
+
+// splitmix64's finalizer: a fixed bijective mixer, identical on every platform.
+constexpr std::uint64_t mix(std::uint64_t z) noexcept {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+constexpr std::uint64_t splitmix64(std::uint64_t& x) noexcept {
+  x += 0x9e3779b97f4a7c15ULL;
+  return mix(x);
+}
+
+constexpr std::uint64_t stream_key(std::uint64_t seed, std::uint64_t machine, std::uint64_t field) noexcept {
+  std::uint64_t k = mix(seed + 0x9e3779b97f4a7c15ULL);
+  k = mix(k ^ mix(machine + 1));
+  return mix(k ^ mix((field + 1) * 0xd1b54a32d192ed03ULL));
+}
+
+constexpr std::uint64_t rotl(std::uint64_t x, int k) noexcept { return (x << k) | (x >> (64 - k)); }
+
+// xoshiro256** (Blackman and Vigna): small, fast and specified bit for bit.
+std::uint64_t next_bits(std::uint64_t (&s)[4]) noexcept {
+  const std::uint64_t result = rotl(s[1] * 5, 7) * 9;
+  const std::uint64_t t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = rotl(s[3], 45);
+  return result;
+}
+
+// Uniform in [0, 1) with 53 random bits.
+double unit_interval(std::uint64_t bits) noexcept { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+
+}  // namespace
+
+SignalGenerator::SignalGenerator(std::span<const SignalShape> shapes, std::size_t machines,
+                                 std::uint64_t seed)
+    : shapes_(shapes.begin(), shapes.end()) {
+  phases_.reserve(machines);
+  streams_.reserve(machines * shapes_.size());
+  for (std::size_t m = 0; m < machines; ++m) {
+    std::uint64_t x = stream_key(seed, m, kPhaseDomain);
+    phases_.push_back(kTwoPi * unit_interval(splitmix64(x)));
+    for (std::size_t f = 0; f < shapes_.size(); ++f) {
+      Stream s{};
+      x = stream_key(seed, m, f);
+      for (auto& word : s.state) word = splitmix64(x);
+      streams_.push_back(s);
+    }
+  }
+}
+
+// Box–Muller on xoshiro output rather than std::normal_distribution, whose sequence differs
+// between standard libraries; a seed must mean the same signal everywhere.
+double SignalGenerator::normal(Stream& s) noexcept {
+  if (s.has_spare) {
+    s.has_spare = false;
+    return s.spare;
+  }
+  const double u1 = 1.0 - unit_interval(next_bits(s.state));  // (0, 1]: log stays finite
+  const double u2 = unit_interval(next_bits(s.state));
+  const double r = std::sqrt(-2.0 * std::log(u1));
+  const double theta = kTwoPi * u2;
+  s.spare = r * std::sin(theta);
+  s.has_spare = true;
+  return r * std::cos(theta);
+}
+
+void SignalGenerator::next(std::size_t machine, runtime::Nanos elapsed, std::span<double> out) noexcept {
+  const double hours = static_cast<double>(elapsed) / kNanosPerHour;
+  const double phase = phases_[machine];
+  Stream* streams = streams_.data() + machine * shapes_.size();
+  for (std::size_t f = 0; f < shapes_.size(); ++f) {
+    const SignalShape& shape = shapes_[f];
+    double value = shape.mean;
+    if (shape.amplitude != 0 && shape.period > 0) {
+      // The position within the period in integers: exact however long the run.
+      runtime::Nanos within = elapsed % shape.period;
+      if (within < 0) within += shape.period;
+      const double cycle = static_cast<double>(within) / static_cast<double>(shape.period);
+      value += shape.amplitude * std::sin(kTwoPi * cycle + phase);
+    }
+    if (shape.drift != 0) value += shape.drift * hours;
+    if (shape.noise != 0) value += shape.noise * normal(streams[f]);
+    out[f] = value;
+  }
+}
+
+RecordSchedule::RecordSchedule(double rate) noexcept {
+  // Write the rate as n/d with d a power of ten, so decimal rates (100, 2.5, 0.001) are exact.
+  std::int64_t scale = 1;
+  double scaled = rate;
+  while (scale < 1'000'000'000 && std::abs(scaled - std::round(scaled)) > 1e-9 * scaled) {
+    scale *= 10;
+    scaled = rate * static_cast<double>(scale);
+  }
+  std::int64_t per_scale = std::max<std::int64_t>(1, std::llround(scaled));
+  std::int64_t nanos = runtime::kNanosPerSecond * scale;
+  std::int64_t g = std::gcd(nanos, per_scale);
+  numerator_ = nanos / g;
+  denominator_ = per_scale / g;
+}
+
+runtime::Nanos RecordSchedule::offset(std::uint64_t i) const noexcept {
+  Wide t = static_cast<Wide>(i) * numerator_ / denominator_;
+  return t > runtime::kMaxTime ? runtime::kMaxTime : static_cast<runtime::Nanos>(t);
+}
+
+std::uint64_t RecordSchedule::due(runtime::Nanos elapsed) const noexcept {
+  if (elapsed < 0) return 0;
+  // offset(i) <= e  ⇔  i·n < (e+1)·d  ⇔  i < ⌈(e+1)·d / n⌉
+  Wide limit = (static_cast<Wide>(elapsed) + 1) * denominator_;
+  return static_cast<std::uint64_t>((limit + numerator_ - 1) / numerator_);
+}
+
+}  // namespace vigil::sensors

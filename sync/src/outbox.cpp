@@ -1,0 +1,541 @@
+#include "vigil/sync/outbox.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+namespace vigil::sync {
+namespace {
+
+using runtime::Error;
+using runtime::Result;
+using runtime::ok;
+
+constexpr const char* kCreateSchema = R"sql(
+CREATE TABLE meta(
+  key TEXT PRIMARY KEY,
+  value TEXT
+);
+CREATE TABLE outbox(
+  seq INTEGER PRIMARY KEY,
+  topic TEXT NOT NULL,
+  pipeline TEXT NOT NULL,
+  key TEXT NOT NULL,
+  window_start_ms INTEGER,
+  window_end_ms INTEGER,
+  priority INTEGER NOT NULL DEFAULT 0,
+  format TEXT NOT NULL,
+  payload BLOB NOT NULL,
+  created_ns INTEGER NOT NULL,
+  flags INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE window_marks(
+  pipeline TEXT NOT NULL,
+  key TEXT NOT NULL,
+  last_end_ms INTEGER NOT NULL,
+  PRIMARY KEY(pipeline, key)
+);
+)sql";
+
+// The WAL file is truncated back to this size after a checkpoint, so a burst of writes
+// during an uplink outage does not leave a large file behind on a small SD card.
+constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit=4194304";
+
+std::string_view code_name(int rc) noexcept {
+  switch (rc & 0xff) {
+    case SQLITE_ERROR: return "SQLITE_ERROR";
+    case SQLITE_PERM: return "SQLITE_PERM";
+    case SQLITE_ABORT: return "SQLITE_ABORT";
+    case SQLITE_BUSY: return "SQLITE_BUSY";
+    case SQLITE_LOCKED: return "SQLITE_LOCKED";
+    case SQLITE_NOMEM: return "SQLITE_NOMEM";
+    case SQLITE_READONLY: return "SQLITE_READONLY";
+    case SQLITE_IOERR: return "SQLITE_IOERR";
+    case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+    case SQLITE_FULL: return "SQLITE_FULL";
+    case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+    case SQLITE_PROTOCOL: return "SQLITE_PROTOCOL";
+    case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+    case SQLITE_NOTADB: return "SQLITE_NOTADB";
+    default: return "SQLITE_ERROR";
+  }
+}
+
+// What the user can do about a failure, by primary result code.
+std::string_view hint(int rc) noexcept {
+  switch (rc & 0xff) {
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return "; the file is not a Vigil outbox or is damaged: move it away (a new outbox is "
+             "created) or set `path` to another file";
+    case SQLITE_CANTOPEN:
+      return "; check that the folder exists and is writable";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return "; check the permissions of the file and its folder";
+    case SQLITE_FULL:
+      return "; free some disk space";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "; another process holds the outbox locked";
+    default:
+      return "";
+  }
+}
+
+// Owns one prepared statement.
+class Statement {
+ public:
+  Statement() = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const noexcept { return stmt_; }
+  sqlite3_stmt** out() noexcept { return &stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Steps a statement that returns no rows and resets it for the next use.
+int run(sqlite3_stmt* stmt) noexcept {
+  int rc = sqlite3_step(stmt);
+  sqlite3_reset(stmt);
+  return rc == SQLITE_ROW ? SQLITE_DONE : rc;
+}
+
+// Text and blob binds never copy: the views outlive the step. A null data pointer would bind
+// SQL NULL, so empty views bind an empty literal instead.
+int bind_text(sqlite3_stmt* stmt, int index, std::string_view text) noexcept {
+  return sqlite3_bind_text64(stmt, index, text.empty() ? "" : text.data(), text.size(),
+                             SQLITE_STATIC, SQLITE_UTF8);
+}
+
+int bind_blob(sqlite3_stmt* stmt, int index, std::string_view bytes) noexcept {
+  return sqlite3_bind_blob64(stmt, index, bytes.empty() ? "" : bytes.data(), bytes.size(),
+                             SQLITE_STATIC);
+}
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+  const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt, column));
+  int size = sqlite3_column_bytes(stmt, column);
+  return data ? std::string(data, static_cast<std::size_t>(size)) : std::string();
+}
+
+std::string utc_now_rfc3339() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buf[32];
+  std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf, n);
+}
+
+std::string random_epoch() {
+  // SQLite's generator is seeded from the operating system's entropy source.
+  std::uint64_t bits = 0;
+  sqlite3_randomness(sizeof bits, &bits);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, bits);
+  return std::string(buf, 16);
+}
+
+}  // namespace
+
+struct Outbox::Impl {
+  sqlite3* db = nullptr;
+  std::string path;
+  std::string gateway;
+  std::string epoch;
+  bool read_only = false;
+  std::int64_t next_seq = 1;
+  // Prepared once and reset after each use (declared after db: finalized before it closes).
+  Statement begin;
+  Statement commit;
+  Statement rollback;
+  Statement insert_row;
+  Statement upsert_mark;
+  Statement store_next_seq;
+
+  Impl() = default;
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // close_v2 waits for the statements, which are finalized right after this body runs.
+  ~Impl() { sqlite3_close_v2(db); }
+
+  // "outbox PATH: WHAT: sqlite message (SQLITE_X); hint", with the message read before any
+  // later call overwrites it.
+  Error error(std::string_view what, int rc) const {
+    std::string message = "outbox " + path + ": ";
+    message += what;
+    message += ": ";
+    message += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    message += " (";
+    message += code_name(rc);
+    message += ")";
+    message += hint(rc);
+    return Error{std::move(message)};
+  }
+
+  Error error(std::string_view what) const { return Error{"outbox " + path + ": " + std::string(what)}; }
+
+  int exec(const char* sql) noexcept { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); }
+
+  int prepare(Statement& stmt, const char* sql) noexcept {
+    return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt.out(), nullptr);
+  }
+
+  // Runs a query expected to return one integer (0 when it returns no row or NULL).
+  int query_int(const char* sql, std::int64_t& out) noexcept {
+    Statement stmt;
+    int rc = sqlite3_prepare_v2(db, sql, -1, stmt.out(), nullptr);
+    if (rc != SQLITE_OK) return rc;
+    rc = sqlite3_step(stmt.get());
+    out = rc == SQLITE_ROW ? sqlite3_column_int64(stmt.get(), 0) : 0;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  // Reads one meta value; `found` is false when the key is absent.
+  int read_meta(std::string_view key, std::string& value, bool& found) {
+    Statement stmt;
+    int rc = sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, stmt.out(),
+                                nullptr);
+    if (rc != SQLITE_OK) return rc;
+    bind_text(stmt.get(), 1, key);
+    rc = sqlite3_step(stmt.get());
+    found = rc == SQLITE_ROW;
+    if (found) value = column_text(stmt.get(), 0);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  int write_meta(std::string_view key, std::string_view value) noexcept {
+    Statement stmt;
+    int rc = sqlite3_prepare_v2(
+        db, "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        -1, stmt.out(), nullptr);
+    if (rc != SQLITE_OK) return rc;
+    bind_text(stmt.get(), 1, key);
+    bind_text(stmt.get(), 2, value);
+    rc = run(stmt.get());
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  // Rolls back whatever is open (SQLite may already have rolled back after FULL or IOERR),
+  // and forgets the bound views so no statement points at the caller's memory.
+  void abandon_transaction() noexcept {
+    if (!sqlite3_get_autocommit(db) && rollback.get() != nullptr) run(rollback.get());
+    if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
+    for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get()}) {
+      sqlite3_reset(stmt);
+      sqlite3_clear_bindings(stmt);
+    }
+  }
+
+  Result<void> create_schema(const OutboxOptions& options);
+  Result<void> load_meta(const OutboxOptions& options);
+  Result<void> prepare_writes();
+};
+
+Result<void> Outbox::Impl::create_schema(const OutboxOptions& options) {
+  int rc = exec("BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) return error("cannot create the outbox", rc);
+  // Another process may have created it while this one waited for the lock.
+  std::int64_t version = 0;
+  std::int64_t objects = 0;
+  rc = query_int("PRAGMA user_version", version);
+  if (rc == SQLITE_OK) rc = query_int("SELECT count(*) FROM sqlite_master", objects);
+  if (rc != SQLITE_OK) {
+    Error e = error("cannot create the outbox", rc);
+    exec("ROLLBACK");
+    return e;
+  }
+  if (version != 0) {
+    exec("ROLLBACK");
+    return ok();
+  }
+  if (objects != 0) {
+    exec("ROLLBACK");
+    return error(
+        "the file is an SQLite database but not a Vigil outbox (it has tables and no outbox "
+        "schema version); move it away or set `path` to another file");
+  }
+  rc = exec(kCreateSchema);
+  if (rc == SQLITE_OK) rc = write_meta("gateway", options.gateway);
+  if (rc == SQLITE_OK) rc = write_meta("epoch", random_epoch());
+  if (rc == SQLITE_OK) rc = write_meta("created", utc_now_rfc3339());
+  if (rc == SQLITE_OK) rc = write_meta("next_seq", "1");
+  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 1");
+  if (rc == SQLITE_OK) rc = exec("COMMIT");
+  if (rc != SQLITE_OK) {
+    Error e = error("cannot create the outbox", rc);
+    if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
+    return e;
+  }
+  return ok();
+}
+
+Result<void> Outbox::Impl::load_meta(const OutboxOptions& options) {
+  bool found = false;
+  int rc = read_meta("epoch", epoch, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  if (!found || epoch.empty())
+    return error("the outbox is damaged (no epoch in table meta); move it away or set `path` to another file");
+  rc = read_meta("gateway", gateway, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+
+  // The next seq is kept in meta rather than derived from max(seq) alone (or left to
+  // AUTOINCREMENT): once the publisher deletes acknowledged rows, including the newest,
+  // max(seq)+1 would hand out a seq that consumers have already seen. Keeping it ourselves
+  // also lets append() know the seqs it assigns without a per-row lookup, at the cost of one
+  // meta write per transaction. max(seq)+1 is still taken into account in case meta lags.
+  std::string next_text;
+  rc = read_meta("next_seq", next_text, found);
+  std::int64_t stored_next = 1;
+  if (rc == SQLITE_OK && found) {
+    if (std::sscanf(next_text.c_str(), "%" SCNd64, &stored_next) != 1) stored_next = 1;
+  }
+  std::int64_t max_seq = 0;
+  if (rc == SQLITE_OK) rc = query_int("SELECT max(seq) FROM outbox", max_seq);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  next_seq = std::max({stored_next, max_seq + 1, std::int64_t{1}});
+
+  if (!read_only && !options.gateway.empty() && options.gateway != gateway) {
+    rc = write_meta("gateway", options.gateway);
+    if (rc != SQLITE_OK) return error("cannot store the gateway id", rc);
+    gateway = options.gateway;
+  }
+  return ok();
+}
+
+Result<void> Outbox::Impl::prepare_writes() {
+  int rc = prepare(begin, "BEGIN IMMEDIATE");
+  if (rc == SQLITE_OK) rc = prepare(commit, "COMMIT");
+  if (rc == SQLITE_OK) rc = prepare(rollback, "ROLLBACK");
+  if (rc == SQLITE_OK)
+    rc = prepare(insert_row,
+                 "INSERT INTO outbox(seq, topic, pipeline, key, window_start_ms, window_end_ms, "
+                 "priority, format, payload, created_ns, flags) "
+                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (rc == SQLITE_OK)
+    rc = prepare(upsert_mark,
+                 "INSERT INTO window_marks(pipeline, key, last_end_ms) VALUES(?1, ?2, ?3) "
+                 "ON CONFLICT(pipeline, key) DO UPDATE "
+                 "SET last_end_ms = max(last_end_ms, excluded.last_end_ms)");
+  if (rc == SQLITE_OK)
+    rc = prepare(store_next_seq,
+                 "INSERT INTO meta(key, value) VALUES('next_seq', ?1) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (rc != SQLITE_OK) return error("cannot prepare statements", rc);
+  return ok();
+}
+
+Outbox::Outbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Outbox::~Outbox() = default;
+
+Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const OutboxOptions& options) {
+  if (path.empty()) return Error{"outbox: the path is empty; set `path` to a file such as var/outbox.db"};
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->read_only = options.read_only;
+
+  if (!options.read_only) {
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      std::filesystem::create_directories(parent, ec);
+      if (ec)
+        return impl->error("cannot create folder " + parent.string() + ": " + ec.message() +
+                           "; check that the path names a folder you may write to");
+    }
+  }
+
+  int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr);
+  if (rc != SQLITE_OK) return impl->error("cannot open", rc);
+  sqlite3_extended_result_codes(impl->db, 1);
+  sqlite3_busy_timeout(impl->db, options.busy_timeout_ms);
+
+  // The first read of the file: where a file that is not a database shows up.
+  std::int64_t version = 0;
+  rc = impl->query_int("PRAGMA user_version", version);
+  if (rc != SQLITE_OK) return impl->error("cannot read", rc);
+  if (version > kSchemaVersion)
+    return impl->error("schema version " + std::to_string(version) +
+                       " is newer than this Vigil understands (" + std::to_string(kSchemaVersion) +
+                       "); run a newer Vigil or move the file away");
+
+  if (!options.read_only) {
+    // WAL: readers (the publisher, `vigil outbox`) never block the writer, and a crash at any
+    // instant leaves the last committed state.
+    Statement mode;
+    rc = sqlite3_prepare_v2(impl->db, "PRAGMA journal_mode=WAL", -1, mode.out(), nullptr);
+    std::string journal;
+    if (rc == SQLITE_OK && sqlite3_step(mode.get()) == SQLITE_ROW) journal = column_text(mode.get(), 0);
+    else if (rc == SQLITE_OK) rc = sqlite3_errcode(impl->db);
+    if (rc != SQLITE_OK) return impl->error("cannot switch to WAL journal mode", rc);
+    if (journal != "wal")
+      return impl->error("cannot switch to WAL journal mode (got \"" + journal +
+                         "\"); put the outbox on a local filesystem");
+    rc = impl->exec(options.durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    if (rc == SQLITE_OK) rc = impl->exec(kJournalSizeLimit);
+    if (rc != SQLITE_OK) return impl->error("cannot configure", rc);
+  }
+
+  if (version == 0) {
+    if (options.read_only)
+      return impl->error("not a Vigil outbox (no outbox schema); check the path");
+    auto created = impl->create_schema(options);
+    if (!created) return std::move(created).error();
+  }
+  auto loaded = impl->load_meta(options);
+  if (!loaded) return std::move(loaded).error();
+  if (!options.read_only) {
+    auto prepared = impl->prepare_writes();
+    if (!prepared) return std::move(prepared).error();
+  }
+  return std::unique_ptr<Outbox>(new Outbox(std::move(impl)));
+}
+
+Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
+  Impl& m = *impl_;
+  if (rows.empty()) return SeqRange{m.next_seq, 0};
+  if (m.read_only) return m.error("opened read-only; cannot append");
+
+  int rc = run(m.begin.get());
+  if (rc != SQLITE_DONE) {
+    Error e = m.error("cannot start a transaction", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  std::int64_t seq = m.next_seq;
+  sqlite3_stmt* insert = m.insert_row.get();
+  sqlite3_stmt* mark = m.upsert_mark.get();
+  for (const OutboxRow& row : rows) {
+    sqlite3_bind_int64(insert, 1, seq);
+    bind_text(insert, 2, row.topic);
+    bind_text(insert, 3, row.pipeline);
+    bind_text(insert, 4, row.key);
+    sqlite3_bind_int64(insert, 5, row.start_ms);
+    sqlite3_bind_int64(insert, 6, row.end_ms);
+    sqlite3_bind_int(insert, 7, row.priority);
+    bind_text(insert, 8, row.format);
+    bind_blob(insert, 9, row.payload);
+    sqlite3_bind_int64(insert, 10, row.created_ns);
+    sqlite3_bind_int(insert, 11, row.flags);
+    rc = sqlite3_step(insert);
+    if (rc == SQLITE_DONE) {
+      sqlite3_reset(insert);
+      bind_text(mark, 1, row.pipeline);
+      bind_text(mark, 2, row.key);
+      sqlite3_bind_int64(mark, 3, row.end_ms);
+      rc = sqlite3_step(mark);
+    }
+    if (rc != SQLITE_DONE) {
+      Error e = m.error("cannot store a row", rc);
+      m.abandon_transaction();
+      return e;
+    }
+    sqlite3_reset(mark);
+    ++seq;
+  }
+  sqlite3_bind_int64(m.store_next_seq.get(), 1, seq);
+  rc = run(m.store_next_seq.get());
+  if (rc != SQLITE_DONE) {
+    Error e = m.error("cannot store the next seq", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  rc = run(m.commit.get());
+  if (rc != SQLITE_DONE) {
+    Error e = m.error("cannot commit", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  for (auto* stmt : {insert, mark}) sqlite3_clear_bindings(stmt);
+  SeqRange range{m.next_seq, seq - m.next_seq};
+  m.next_seq = seq;
+  return range;
+}
+
+Result<OutboxStats> Outbox::stats() const {
+  Impl& m = *impl_;
+  Statement stmt;
+  int rc = sqlite3_prepare_v2(m.db,
+                              "SELECT count(*), coalesce(sum(length(payload)), 0), "
+                              "coalesce(min(created_ns), 0), coalesce(min(seq), 0), "
+                              "coalesce(max(seq), 0) FROM outbox",
+                              -1, stmt.out(), nullptr);
+  if (rc == SQLITE_OK) rc = sqlite3_step(stmt.get());
+  if (rc != SQLITE_ROW) return m.error("cannot read statistics", rc);
+  OutboxStats s;
+  s.rows = static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 0));
+  s.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(stmt.get(), 1));
+  s.oldest_created_ns = sqlite3_column_int64(stmt.get(), 2);
+  s.first_seq = sqlite3_column_int64(stmt.get(), 3);
+  s.last_seq = sqlite3_column_int64(stmt.get(), 4);
+  s.next_seq = m.next_seq;
+  s.gateway = m.gateway;
+  s.epoch = m.epoch;
+  return s;
+}
+
+Result<std::vector<OutboxRecord>> Outbox::tail(std::size_t n) const {
+  Impl& m = *impl_;
+  Statement stmt;
+  int rc = sqlite3_prepare_v2(m.db,
+                              "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
+                              "priority, format, payload, created_ns, flags "
+                              "FROM outbox ORDER BY seq DESC LIMIT ?1",
+                              -1, stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return m.error("cannot read rows", rc);
+  std::uint64_t limit = std::min<std::uint64_t>(n, INT64_MAX);
+  sqlite3_bind_int64(stmt.get(), 1, static_cast<std::int64_t>(limit));
+  std::vector<OutboxRecord> rows;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* s = stmt.get();
+    OutboxRecord r;
+    r.seq = sqlite3_column_int64(s, 0);
+    r.topic = column_text(s, 1);
+    r.pipeline = column_text(s, 2);
+    r.key = column_text(s, 3);
+    r.start_ms = sqlite3_column_int64(s, 4);
+    r.end_ms = sqlite3_column_int64(s, 5);
+    r.priority = sqlite3_column_int(s, 6);
+    r.format = column_text(s, 7);
+    r.payload = column_text(s, 8);
+    r.created_ns = sqlite3_column_int64(s, 9);
+    r.flags = static_cast<std::uint8_t>(sqlite3_column_int(s, 10));
+    rows.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return m.error("cannot read rows", rc);
+  std::reverse(rows.begin(), rows.end());
+  return rows;
+}
+
+Result<std::vector<WindowMark>> Outbox::window_marks() const {
+  Impl& m = *impl_;
+  Statement stmt;
+  int rc = sqlite3_prepare_v2(
+      m.db, "SELECT pipeline, key, last_end_ms FROM window_marks ORDER BY pipeline, key", -1,
+      stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return m.error("cannot read window marks", rc);
+  std::vector<WindowMark> marks;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    marks.push_back(WindowMark{column_text(stmt.get(), 0), column_text(stmt.get(), 1),
+                               sqlite3_column_int64(stmt.get(), 2)});
+  }
+  if (rc != SQLITE_DONE) return m.error("cannot read window marks", rc);
+  return marks;
+}
+
+const std::string& Outbox::epoch() const noexcept { return impl_->epoch; }
+const std::string& Outbox::gateway() const noexcept { return impl_->gateway; }
+const std::string& Outbox::path() const noexcept { return impl_->path; }
+
+}  // namespace vigil::sync

@@ -1,0 +1,518 @@
+// The `outbox` output. emit() runs on the pipeline thread and only copies the summary into a
+// byte ring allocated in start(); a writer thread takes the queued summaries in batches and
+// stores each batch in one SQLite transaction. The pipeline never waits for the disk: when
+// the ring is full the new summary is dropped and counted.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "outputs.hpp"
+#include "vigil/sync/outbox.hpp"
+
+namespace vigil::sync {
+namespace {
+
+using runtime::ConfigKey;
+using runtime::KeyType;
+using runtime::Nanos;
+using runtime::Required;
+using runtime::Result;
+
+constexpr std::string_view kDurabilities[] = {"normal", "full"};
+
+constexpr ConfigKey kOutboxKeys[] = {
+    {"path", KeyType::string, Required::yes, {},
+     "SQLite file of the outbox, relative to the config file's folder; missing folders are created."},
+    {"durability", KeyType::choice, Required::no, "normal",
+     "normal: a power loss may undo the last commits but never corrupts; full: every commit is "
+     "synced to disk (more SD-card wear).",
+     runtime::kNoMin, runtime::kNoMax, kDurabilities},
+    {"batch", KeyType::integer, Required::no, "512", "Most summaries written per transaction.", 1, 100'000},
+    {"queue_depth", KeyType::integer, Required::no, "16384",
+     "Summaries held in memory for the writer thread; when full, new summaries are dropped and counted.",
+     16, 10'000'000},
+    {"topic", KeyType::string, Required::no, "vigil/{gateway}/{pipeline}/{key}",
+     "Topic stored with each summary; {gateway}, {pipeline} and {key} are replaced."},
+};
+
+// Ring memory per summary of queue_depth. A typical summary (topic, names and a JSON object
+// of a dozen numbers) takes 250-400 bytes; bigger ones use more room, so fewer fit.
+constexpr std::size_t kRingBytesPerSummary = 512;
+// Floor of the ring size, so a summary with many columns still fits a small queue.
+constexpr std::size_t kMinRingBytes = 64 * 1024;
+constexpr std::size_t kJsonReserve = 4096;
+constexpr std::size_t kTopicReserve = 512;
+
+// How long the writer lets summaries gather before committing a batch that is not full:
+// fewer, larger transactions spare the SD card; a full batch wakes the writer at once.
+constexpr std::chrono::milliseconds kLinger{200};
+constexpr std::chrono::milliseconds kMinBackoff{50};
+constexpr std::chrono::milliseconds kMaxBackoff{5000};
+constexpr std::chrono::milliseconds kStopBackoff{200};
+// stop() keeps retrying a failing disk this long before it gives up on what is queued.
+constexpr std::chrono::seconds kStopRetry{10};
+// The queue counts as recovered once no summary was dropped for this long.
+constexpr std::chrono::seconds kQuietAfterDrops{5};
+
+/// One queued summary as stored in the ring, followed by its topic, pipeline, key and payload
+/// bytes and padding to a multiple of 8. Copied in and out with memcpy (no alignment needs).
+struct RecordHeader {
+  std::uint32_t size = 0;  // bytes of the whole record; 0 marks "continue at the ring start"
+  std::uint32_t payload_size = 0;
+  std::uint16_t topic_size = 0;
+  std::uint16_t pipeline_size = 0;
+  std::uint16_t key_size = 0;
+  std::uint8_t flags = 0;
+  std::uint8_t unused = 0;
+  std::int64_t start_ms = 0;
+  std::int64_t end_ms = 0;
+  std::int64_t created_ns = 0;
+};
+static_assert(sizeof(RecordHeader) == 40);
+
+constexpr std::size_t round_up8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+
+/// Summaries waiting for the writer thread: variable-length records back to back in one buffer
+/// allocated once. Positions are byte offsets that only grow (offset in the buffer: position
+/// modulo capacity), so full and empty never look alike. One producer at a time (the caller
+/// serializes producers), one consumer. The consumer reads records in place and releases them
+/// only after they were committed, so a failed batch stays queued without a copy.
+class SummaryRing {
+ public:
+  /// Allocates the buffer; throws std::bad_alloc (setup only).
+  void allocate(std::size_t bytes, std::size_t max_records) {
+    capacity_ = round_up8(bytes);
+    bytes_ = std::make_unique_for_overwrite<char[]>(capacity_);
+    max_records_ = max_records;
+  }
+
+  /// Copies one record in; false (nothing written) when the ring is full or the record too big.
+  bool try_push(RecordHeader header, std::string_view topic, std::string_view pipeline,
+                std::string_view key, std::string_view payload) noexcept {
+    const std::size_t need =
+        round_up8(sizeof(RecordHeader) + topic.size() + pipeline.size() + key.size() + payload.size());
+    if (capacity_ == 0 || need > capacity_ || need > UINT32_MAX || topic.size() > UINT16_MAX ||
+        pipeline.size() > UINT16_MAX || key.size() > UINT16_MAX || payload.size() > UINT32_MAX)
+      return false;
+    const std::uint64_t pushed = pushed_.load(std::memory_order_relaxed);
+    if (pushed - released_.load(std::memory_order_acquire) >= max_records_) return false;
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    const std::uint64_t tail = tail_.load(std::memory_order_acquire);
+    std::size_t offset = static_cast<std::size_t>(head % capacity_);
+    const std::size_t to_end = capacity_ - offset;
+    const std::size_t skip = need > to_end ? to_end : 0;
+    if (head + skip + need - tail > capacity_) return false;
+    if (skip != 0) {
+      const std::uint32_t marker = 0;
+      std::memcpy(bytes_.get() + offset, &marker, sizeof marker);
+      head += skip;
+      offset = 0;
+    }
+    header.size = static_cast<std::uint32_t>(need);
+    header.topic_size = static_cast<std::uint16_t>(topic.size());
+    header.pipeline_size = static_cast<std::uint16_t>(pipeline.size());
+    header.key_size = static_cast<std::uint16_t>(key.size());
+    header.payload_size = static_cast<std::uint32_t>(payload.size());
+    char* out = bytes_.get() + offset;
+    std::memcpy(out, &header, sizeof header);
+    out += sizeof header;
+    for (std::string_view part : {topic, pipeline, key, payload}) {
+      if (!part.empty()) std::memcpy(out, part.data(), part.size());
+      out += part.size();
+    }
+    head_.store(head + need, std::memory_order_release);
+    pushed_.store(pushed + 1, std::memory_order_release);
+    return true;
+  }
+
+  /// Consumer: reads the record at `position` (advancing it past the record) into `row`,
+  /// whose views stay valid until the record is released. False when nothing more is queued.
+  bool read(std::uint64_t& position, OutboxRow& row) const noexcept {
+    const std::uint64_t head = head_.load(std::memory_order_acquire);
+    while (position < head) {
+      const std::size_t offset = static_cast<std::size_t>(position % capacity_);
+      const char* in = bytes_.get() + offset;
+      std::uint32_t size = 0;
+      std::memcpy(&size, in, sizeof size);
+      if (size == 0) {
+        position += capacity_ - offset;
+        continue;
+      }
+      RecordHeader h;
+      std::memcpy(&h, in, sizeof h);
+      in += sizeof h;
+      row.topic = {in, h.topic_size};
+      in += h.topic_size;
+      row.pipeline = {in, h.pipeline_size};
+      in += h.pipeline_size;
+      row.key = {in, h.key_size};
+      in += h.key_size;
+      row.payload = {in, h.payload_size};
+      row.start_ms = h.start_ms;
+      row.end_ms = h.end_ms;
+      row.created_ns = h.created_ns;
+      row.flags = h.flags;
+      row.priority = 0;
+      row.format = "json";
+      position += h.size;
+      return true;
+    }
+    return false;
+  }
+
+  /// Consumer: frees everything before `position`, which held `records` records.
+  void release(std::uint64_t position, std::size_t records) noexcept {
+    tail_.store(position, std::memory_order_release);
+    released_.store(released_.load(std::memory_order_relaxed) + records, std::memory_order_release);
+  }
+
+  std::uint64_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
+  std::uint64_t head() const noexcept { return head_.load(std::memory_order_acquire); }
+  /// Records pushed and not yet released.
+  std::size_t queued() const noexcept {
+    return static_cast<std::size_t>(pushed_.load(std::memory_order_acquire) -
+                                    released_.load(std::memory_order_acquire));
+  }
+  std::size_t capacity() const noexcept { return capacity_; }
+
+ private:
+  std::unique_ptr<char[]> bytes_;
+  std::size_t capacity_ = 0;
+  std::size_t max_records_ = 0;
+  std::atomic<std::uint64_t> head_{0};
+  std::atomic<std::uint64_t> tail_{0};
+  std::atomic<std::uint64_t> pushed_{0};
+  std::atomic<std::uint64_t> released_{0};
+};
+
+/// A topic template split at its placeholders; {gateway} is filled in at setup.
+struct TopicPart {
+  enum class Kind : std::uint8_t { text, pipeline, key };
+  Kind kind = Kind::text;
+  std::string text;
+};
+
+// MQTT forbids the wildcards in topics that are published to.
+void append_topic_value(std::string_view value, std::string& out) {
+  for (char c : value) out += (c == '+' || c == '#' || c == '\0') ? '_' : c;
+}
+
+Result<std::vector<TopicPart>> parse_topic(std::string_view topic, std::string_view gateway) {
+  if (topic.empty()) return runtime::Error{"is empty; use e.g. vigil/{gateway}/{pipeline}/{key}"};
+  std::vector<TopicPart> parts;
+  auto text_part = [&]() -> std::string& {
+    if (parts.empty() || parts.back().kind != TopicPart::Kind::text) parts.push_back({});
+    return parts.back().text;
+  };
+  std::size_t i = 0;
+  while (i < topic.size()) {
+    char c = topic[i];
+    if (c == '+' || c == '#')
+      return runtime::Error{"\"" + std::string(topic) +
+                            "\" contains the MQTT wildcard " + std::string(1, c) +
+                            ", which a published topic may not contain"};
+    if (c != '{') {
+      text_part() += c;
+      ++i;
+      continue;
+    }
+    std::size_t close = topic.find('}', i);
+    if (close == std::string_view::npos)
+      return runtime::Error{"\"" + std::string(topic) + "\" has a { without }; placeholders are "
+                            "{gateway}, {pipeline} and {key}"};
+    std::string_view name = topic.substr(i + 1, close - i - 1);
+    if (name == "gateway") {
+      append_topic_value(gateway, text_part());
+    } else if (name == "pipeline") {
+      parts.push_back({TopicPart::Kind::pipeline, {}});
+    } else if (name == "key") {
+      parts.push_back({TopicPart::Kind::key, {}});
+    } else {
+      return runtime::Error{"unknown placeholder {" + std::string(name) + "} in \"" +
+                            std::string(topic) + "\"; use {gateway}, {pipeline} or {key}"};
+    }
+    i = close + 1;
+  }
+  return parts;
+}
+
+std::int64_t floor_ms(Nanos t) noexcept {
+  std::int64_t q = t / runtime::kNanosPerMilli;
+  return t % runtime::kNanosPerMilli < 0 ? q - 1 : q;
+}
+
+/// What the factory decided from the config.
+struct OutboxSettings {
+  std::string shown_path;     // as written in the config, for stats
+  std::string resolved_path;  // what is opened
+  std::string gateway;
+  bool durability_full = false;
+  std::size_t batch = 512;
+  std::size_t queue_depth = 16384;
+  std::vector<TopicPart> topic;
+};
+
+class OutboxOutput final : public runtime::Output {
+ public:
+  explicit OutboxOutput(OutboxSettings settings) : settings_(std::move(settings)) {}
+  ~OutboxOutput() override { stop(); }
+  OutboxOutput(const OutboxOutput&) = delete;
+  OutboxOutput& operator=(const OutboxOutput&) = delete;
+
+  Result<void> start() override {
+    if (started_) return runtime::Error{"outbox " + settings_.shown_path + ": started twice"};
+    auto opened = Outbox::open(settings_.resolved_path,
+                               OutboxOptions{.gateway = settings_.gateway,
+                                             .durability_full = settings_.durability_full});
+    if (!opened) return std::move(opened).error();
+    outbox_ = std::move(opened.value());
+    const std::size_t ring_bytes =
+        std::max(kMinRingBytes, settings_.queue_depth * kRingBytesPerSummary);
+    try {
+      ring_.allocate(ring_bytes, settings_.queue_depth);
+      json_.reserve(kJsonReserve);
+      topic_.reserve(kTopicReserve);
+      rows_.reserve(settings_.batch);
+    } catch (const std::bad_alloc&) {
+      outbox_.reset();
+      return runtime::Error{"outbox " + settings_.shown_path + ": not enough memory for queue_depth " +
+                            std::to_string(settings_.queue_depth) + " (" + std::to_string(ring_bytes) +
+                            " bytes); lower queue_depth"};
+    }
+    {
+      std::lock_guard lock(push_mutex_);
+      accepting_ = true;
+    }
+    try {
+      writer_ = std::thread(&OutboxOutput::write_loop, this);
+    } catch (const std::exception& e) {
+      std::lock_guard lock(push_mutex_);
+      accepting_ = false;
+      outbox_.reset();
+      return runtime::Error{"outbox " + settings_.shown_path + ": cannot start the writer thread: " + e.what()};
+    }
+    started_ = true;
+    return runtime::ok();
+  }
+
+  void stop() noexcept override {
+    {
+      std::lock_guard lock(push_mutex_);
+      accepting_ = false;
+    }
+    {
+      std::lock_guard lock(wake_mutex_);
+      stopping_.store(true, std::memory_order_release);
+    }
+    wake_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    outbox_.reset();
+  }
+
+  void emit(const runtime::Summary& summary) noexcept override {
+    std::lock_guard lock(push_mutex_);
+    if (!accepting_) {
+      dropped_.add();
+      return;
+    }
+    const std::string_view pipeline =
+        summary.schema ? std::string_view(summary.schema->pipeline) : std::string_view();
+    try {
+      json_.clear();
+      runtime::append_json(summary, json_);
+      topic_.clear();
+      for (const TopicPart& part : settings_.topic) {
+        switch (part.kind) {
+          case TopicPart::Kind::text: topic_ += part.text; break;
+          case TopicPart::Kind::pipeline: append_topic_value(pipeline, topic_); break;
+          case TopicPart::Kind::key: append_topic_value(summary.key_name, topic_); break;
+        }
+      }
+    } catch (...) {
+      dropped_.add();
+      return;
+    }
+    RecordHeader header;
+    header.start_ms = floor_ms(summary.start);
+    header.end_ms = floor_ms(summary.end);
+    header.created_ns = wall_.now();
+    header.flags = summary.flags;
+    if (!ring_.try_push(header, topic_, pipeline, summary.key_name, json_)) {
+      dropped_.add();
+      return;
+    }
+    // A full batch is worth a transaction now; otherwise the writer's linger timeout picks
+    // it up. Without the writer's lock a wake-up can be missed, costing at most kLinger.
+    if (ring_.queued() == settings_.batch) wake_.notify_one();
+  }
+
+  std::string stats() const override {
+    std::string out = "outbox " + settings_.shown_path + ": " + std::to_string(written_.get()) +
+                      " rows written, " + std::to_string(dropped_.get()) + " dropped, " +
+                      std::to_string(write_errors_.get()) + " write errors";
+    if (lost_.get() > 0) out += ", " + std::to_string(lost_.get()) + " not written at stop";
+    return out;
+  }
+
+ private:
+  void log(const char* what, const char* detail) const noexcept {
+    std::fprintf(stderr, "vigil: outbox %s: %s%s\n", settings_.shown_path.c_str(), what, detail);
+  }
+
+  // Waits up to `timeout`; returns early when `wake_early` holds (checked under the lock).
+  template <class Predicate>
+  void wait(std::chrono::milliseconds timeout, Predicate wake_early) noexcept {
+    std::unique_lock lock(wake_mutex_);
+    wake_.wait_for(lock, timeout, wake_early);
+  }
+
+  // Logs when drops start, and when none happened for kQuietAfterDrops, so a queue that
+  // overflows on and off logs two lines, not one per writer pass.
+  void report_drops(std::uint64_t& seen, bool& dropping,
+                    std::chrono::steady_clock::time_point& last_drop) const noexcept {
+    const std::uint64_t now_dropped = dropped_.get();
+    const auto now = std::chrono::steady_clock::now();
+    if (now_dropped != seen) {
+      last_drop = now;
+      if (!dropping)
+        std::fprintf(stderr, "vigil: outbox %s: queue full (queue_depth %zu); dropping new summaries\n",
+                     settings_.shown_path.c_str(), settings_.queue_depth);
+      dropping = true;
+    } else if (dropping && now - last_drop >= kQuietAfterDrops) {
+      std::fprintf(stderr, "vigil: outbox %s: queue has room again; %llu summaries dropped so far\n",
+                   settings_.shown_path.c_str(), static_cast<unsigned long long>(now_dropped));
+      dropping = false;
+    }
+    seen = now_dropped;
+  }
+
+  // The writer thread: one transaction per batch; on failure the batch stays queued and is
+  // retried with backoff. Logs only when the state changes.
+  void write_loop() noexcept {
+    std::uint64_t position = ring_.tail();
+    std::chrono::milliseconds backoff = kMinBackoff;
+    bool failing = false;
+    bool dropping = false;
+    std::uint64_t seen_dropped = dropped_.get();
+    std::chrono::steady_clock::time_point last_drop{};
+    std::chrono::steady_clock::time_point give_up_at{};
+    const auto batch_ready = [this] {
+      return stopping_.load(std::memory_order_acquire) || ring_.queued() >= settings_.batch;
+    };
+    for (;;) {
+      // Read before collecting: once stop() set it, no producer adds anything, so an empty
+      // collection below means everything was written.
+      const bool stopping = stopping_.load(std::memory_order_acquire);
+      report_drops(seen_dropped, dropping, last_drop);
+      OutboxRow row;
+      while (rows_.size() < settings_.batch && ring_.read(position, row)) rows_.push_back(row);
+      if (rows_.empty()) {
+        if (stopping) break;
+        wait(kLinger, batch_ready);
+        continue;
+      }
+      auto appended = outbox_->append(rows_);
+      if (appended) {
+        ring_.release(position, rows_.size());
+        written_.add(rows_.size());
+        rows_.clear();
+        backoff = kMinBackoff;
+        if (failing) {
+          log("writing again", "");
+          failing = false;
+        }
+        if (!stopping && ring_.queued() < settings_.batch) wait(kLinger, batch_ready);
+        continue;
+      }
+      write_errors_.add();
+      if (!failing) {
+        std::fprintf(stderr, "vigil: %s; retrying\n", appended.error().message.c_str());
+        failing = true;
+      }
+      if (stopping) {
+        const auto now = std::chrono::steady_clock::now();
+        if (give_up_at == std::chrono::steady_clock::time_point{}) give_up_at = now + kStopRetry;
+        if (now >= give_up_at) {
+          const std::size_t left = ring_.queued();
+          lost_.add(left);
+          std::fprintf(stderr, "vigil: outbox %s: giving up; %zu summaries not written: %s\n",
+                       settings_.shown_path.c_str(), left, appended.error().message.c_str());
+          ring_.release(ring_.head(), left);
+          rows_.clear();
+          break;
+        }
+        wait(kStopBackoff, [] { return false; });
+        continue;
+      }
+      // Wake early only when stop() is called, to start the final retries at once.
+      wait(backoff, [this] { return stopping_.load(std::memory_order_acquire); });
+      backoff = std::min(backoff * 2, kMaxBackoff);
+    }
+  }
+
+  OutboxSettings settings_;
+  std::unique_ptr<Outbox> outbox_;  // used by the writer thread only, once started
+  SummaryRing ring_;
+  runtime::WallClock wall_;
+
+  // Producer side: serializes emit() calls, in case several pipeline threads share the output.
+  std::mutex push_mutex_;
+  bool accepting_ = false;
+  std::string json_;   // encoding scratch, reserved in start()
+  std::string topic_;  // topic scratch, reserved in start()
+
+  // Writer side.
+  std::vector<OutboxRow> rows_;  // views into the ring; reserved to `batch` in start()
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::atomic<bool> stopping_{false};
+  bool started_ = false;
+  std::thread writer_;
+
+  runtime::Counter written_;       // writer thread
+  runtime::Counter write_errors_;  // writer thread
+  runtime::Counter lost_;          // writer thread
+  runtime::Counter dropped_;       // producers, under push_mutex_
+};
+
+std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) {
+  const runtime::Block& block = setup.block;
+  OutboxSettings s;
+  s.shown_path = block.string("path");
+  if (s.shown_path.empty()) {
+    report_key_error(setup, "path", "is empty; set it to a file such as var/outbox.db");
+    return nullptr;
+  }
+  s.resolved_path = resolve_path(s.shown_path, setup.config_dir);
+  s.gateway = setup.gateway;
+  s.durability_full = block.string("durability") == "full";
+  s.batch = static_cast<std::size_t>(block.integer("batch"));
+  s.queue_depth = static_cast<std::size_t>(block.integer("queue_depth"));
+  auto topic = parse_topic(block.string("topic"), setup.gateway);
+  if (!topic) {
+    report_key_error(setup, "topic", topic.error().message);
+    return nullptr;
+  }
+  s.topic = std::move(topic.value());
+  return std::make_unique<OutboxOutput>(std::move(s));
+}
+
+constexpr runtime::OutputPlugin kOutboxPlugin{
+    "outbox",
+    "Stores every summary in the SQLite outbox (WAL) until it is forwarded upstream.",
+    kOutboxKeys, &make_outbox};
+
+}  // namespace
+
+const runtime::OutputPlugin& outbox_output_plugin() noexcept { return kOutboxPlugin; }
+
+}  // namespace vigil::sync

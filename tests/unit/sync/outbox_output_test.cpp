@@ -1,0 +1,233 @@
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+#include <string>
+#include <vector>
+
+#include "allocation_counter.hpp"
+#include "sync_test_support.hpp"
+#include "test_support.hpp"
+
+using vigil::test::build_output;
+using vigil::test::json_of;
+using vigil::test::Sqlite;
+using vigil::test::SummaryMaker;
+using vigil::test::TempDir;
+
+namespace {
+
+std::unique_ptr<vigil::test::BuiltOutput> build_ok(const std::string& yaml, const std::string& dir) {
+  auto built = build_output("outbox", yaml, dir);
+  INFO(built->diag.str());
+  REQUIRE(built->diag.empty());
+  REQUIRE(built->output != nullptr);
+  return built;
+}
+
+void start_ok(vigil::runtime::Output& output) {
+  auto started = output.start();
+  INFO((started ? std::string() : started.error().message));
+  REQUIRE(started.ok());
+}
+
+// The "N dropped" figure of an outbox output's stats line.
+std::uint64_t dropped(const vigil::runtime::Output& output) {
+  std::string text = output.stats();
+  auto end = text.find(" dropped");
+  auto begin = text.rfind(' ', end - 1) + 1;
+  return std::stoull(text.substr(begin, end - begin));
+}
+
+std::string config_error(const std::string& yaml) {
+  TempDir dir;
+  auto built = build_output("outbox", yaml, dir.path());
+  CHECK(built->output == nullptr);
+  return built->diag.str();
+}
+
+}  // namespace
+
+TEST_CASE("the outbox output stores every summary with contiguous seqs and its JSON payload",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db\nbatch: 4", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  SummaryMaker maker;
+  constexpr int kSummaries = 300;
+  for (int i = 0; i < kSummaries; ++i) output.emit(maker.make(static_cast<std::uint64_t>(i)));
+  output.stop();
+
+  Sqlite db(dir.file("out.db"));
+  CHECK(db.integer("SELECT count(*) FROM outbox") == kSummaries);
+  CHECK(db.integer("SELECT min(seq) FROM outbox") == 1);
+  CHECK(db.integer("SELECT max(seq) FROM outbox") == kSummaries);
+  CHECK(db.integer("SELECT count(DISTINCT seq) FROM outbox") == kSummaries);
+  // Row 42 (seq 43) holds summary 42: independent check of payload, topic and window columns.
+  CHECK(db.text("SELECT payload FROM outbox WHERE seq = 43") == json_of(maker.make(42)));
+  CHECK(db.text("SELECT topic FROM outbox WHERE seq = 43") == "vigil/gw1/line1/pump-0");
+  CHECK(db.text("SELECT key FROM outbox WHERE seq = 43") == "pump-0");
+  CHECK(db.text("SELECT pipeline FROM outbox WHERE seq = 43") == "line1");
+  CHECK(db.integer("SELECT window_start_ms FROM outbox WHERE seq = 43") == 1'700'000'042'000);
+  CHECK(db.integer("SELECT window_end_ms FROM outbox WHERE seq = 43") == 1'700'000'043'000);
+  CHECK(db.text("SELECT format FROM outbox WHERE seq = 43") == "json");
+  CHECK(db.integer("SELECT count(*) FROM outbox WHERE created_ns <= 0") == 0);
+  // The last window of each of the three keys: summaries 297, 298, 299.
+  CHECK(db.column("SELECT last_end_ms FROM window_marks ORDER BY key") ==
+        std::vector<std::string>{"1700000298000", "1700000299000", "1700000300000"});
+  CHECK(output.stats() == "outbox out.db: 300 rows written, 0 dropped, 0 write errors");
+}
+
+TEST_CASE("the outbox path resolves against the config folder and its folders are created",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: var/lib/outbox.db", dir.path());
+  start_ok(*built->output);
+  built->output->stop();
+  CHECK(std::filesystem::exists(dir.file("var/lib/outbox.db")));
+}
+
+TEST_CASE("the outbox topic expands its placeholders and replaces MQTT wildcards in values",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db\ntopic: \"plant/{gateway}/x/{pipeline}-{key}\"", dir.path());
+  start_ok(*built->output);
+  vigil::runtime::SummarySchema schema{"line#1", 0, {}};
+  vigil::runtime::Summary summary;
+  summary.schema = &schema;
+  summary.key_name = "a+b";
+  built->output->emit(summary);
+  built->output->stop();
+  CHECK(Sqlite(dir.file("out.db")).text("SELECT topic FROM outbox") == "plant/gw1/x/line_1-a_b");
+}
+
+TEST_CASE("an unknown topic placeholder is a config error", "[sync][outbox_output][config]") {
+  auto text = config_error("path: out.db\ntopic: \"vigil/{site}/{key}\"");
+  CHECK_THAT(text, Catch::Contains("test.yaml:2:8: outputs.outbox.topic: unknown placeholder {site}") &&
+                       Catch::Contains("use {gateway}, {pipeline} or {key}"));
+}
+
+TEST_CASE("a topic with an MQTT wildcard is a config error", "[sync][outbox_output][config]") {
+  CHECK_THAT(config_error("path: out.db\ntopic: \"vigil/+/{key}\""),
+             Catch::Contains("outputs.outbox.topic") && Catch::Contains("wildcard +"));
+}
+
+TEST_CASE("an outbox without a path is a config error", "[sync][outbox_output][config]") {
+  CHECK_THAT(config_error("batch: 4"),
+             Catch::Contains("test.yaml:1:1: outputs.outbox: missing key \"path\""));
+}
+
+TEST_CASE("an unknown outbox key is a config error listing the valid keys", "[sync][outbox_output][config]") {
+  CHECK_THAT(config_error("path: out.db\npth: x"),
+             Catch::Contains("test.yaml:2:1: outputs.outbox: unknown key \"pth\" (did you mean \"path\"?)") &&
+                 Catch::Contains("valid keys: path, durability, batch, queue_depth, topic"));
+}
+
+TEST_CASE("an out-of-range outbox batch is a config error", "[sync][outbox_output][config]") {
+  CHECK_THAT(config_error("path: out.db\nbatch: 0"),
+             Catch::Contains("test.yaml:2:8: outputs.outbox.batch: 0 is out of range; use a value from 1 to 100000"));
+  CHECK_THAT(config_error("path: out.db\nqueue_depth: 8"),
+             Catch::Contains("outputs.outbox.queue_depth: 8 is out of range"));
+}
+
+TEST_CASE("an unknown durability is a config error", "[sync][outbox_output][config]") {
+  CHECK_THAT(config_error("path: out.db\ndurability: paranoid"),
+             Catch::Contains("outputs.outbox.durability: \"paranoid\" is not one of: normal, full"));
+}
+
+TEST_CASE("an outbox path that cannot be created fails start() with the path in the message",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  vigil::test::write_file(dir.file("plain-file"), "not a folder");
+  auto built = build_ok("path: plain-file/out.db\ndurability: full", dir.path());
+  auto started = built->output->start();
+  REQUIRE_FALSE(started.ok());
+  CHECK_THAT(started.error().message, Catch::Contains(dir.file("plain-file/out.db")));
+  built->output->stop();
+}
+
+TEST_CASE("summaries emitted before start() are dropped and counted", "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db", dir.path());
+  SummaryMaker maker;
+  for (int i = 0; i < 5; ++i) built->output->emit(maker.make(static_cast<std::uint64_t>(i)));
+  start_ok(*built->output);
+  built->output->emit(maker.make(5));
+  built->output->stop();
+  CHECK(built->output->stats() == "outbox out.db: 1 rows written, 5 dropped, 0 write errors");
+}
+
+TEST_CASE("a full queue drops new summaries and counts them while the writer is blocked",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db\nqueue_depth: 16\nbatch: 4", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  Sqlite lock(dir.file("out.db"));
+  REQUIRE(lock.exec("BEGIN EXCLUSIVE") == SQLITE_OK);
+
+  SummaryMaker maker;
+  for (int i = 0; i < 100; ++i) output.emit(maker.make(static_cast<std::uint64_t>(i)));
+  CHECK_THAT(output.stats(), Catch::Contains("0 rows written, 84 dropped"));
+
+  REQUIRE(lock.exec("ROLLBACK") == SQLITE_OK);
+  output.stop();
+  CHECK_THAT(output.stats(), Catch::StartsWith("outbox out.db: 16 rows written, 84 dropped"));
+  // The first 16 summaries were kept, in order.
+  CHECK(lock.integer("SELECT count(*) FROM outbox") == 16);
+  CHECK(lock.text("SELECT payload FROM outbox WHERE seq = 16") == json_of(maker.make(15)));
+}
+
+TEST_CASE("emitting into the outbox output allocates nothing in the steady state",
+          "[sync][outbox_output][alloc]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  SummaryMaker maker;
+  for (int i = 0; i < 1000; ++i) output.emit(maker.make(static_cast<std::uint64_t>(i)));
+
+  std::size_t allocations = 0;
+  {
+    vigil::test::AllocationCounter allocs;
+    for (int i = 1000; i < 11'000; ++i) output.emit(maker.make(static_cast<std::uint64_t>(i)));
+    allocations = allocs.count();
+  }
+  output.stop();
+  CHECK(allocations == 0);
+  CHECK(output.stats() == "outbox out.db: 11000 rows written, 0 dropped, 0 write errors");
+}
+
+TEST_CASE("the queue wraps around its ring many times without losing or reordering summaries",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db\nqueue_depth: 16\nbatch: 3", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  SummaryMaker maker(7);
+  // 2000 summaries of ~200 bytes pass through a 64 KiB ring: it wraps several times. A summary
+  // refused because the small queue is full is emitted again once the writer made room.
+  constexpr std::uint64_t kSummaries = 2000;
+  std::uint64_t next = 0;
+  std::uint64_t refused = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (next < kSummaries && std::chrono::steady_clock::now() < deadline) {
+    output.emit(maker.make(next));
+    if (dropped(output) == refused) {
+      ++next;
+    } else {
+      refused = dropped(output);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  output.stop();
+  REQUIRE(next == kSummaries);
+  Sqlite db(dir.file("out.db"));
+  auto payloads = db.column("SELECT payload FROM outbox ORDER BY seq");
+  REQUIRE(payloads.size() == kSummaries);
+  for (std::uint64_t i = 0; i < kSummaries; ++i) {
+    if (payloads[i] != json_of(maker.make(i))) FAIL("summary " << i << " differs: " << payloads[i]);
+  }
+}

@@ -1,0 +1,315 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "sync_test_support.hpp"
+#include "test_support.hpp"
+#include "vigil/sync/outbox.hpp"
+
+using vigil::sync::Outbox;
+using vigil::sync::OutboxOptions;
+using vigil::sync::OutboxRow;
+
+namespace {
+
+std::unique_ptr<Outbox> open_ok(const std::string& path, OutboxOptions options = {.gateway = "gw1"}) {
+  auto opened = Outbox::open(path, options);
+  INFO((opened ? std::string() : opened.error().message));
+  REQUIRE(opened.ok());
+  return std::move(opened.value());
+}
+
+// Rows with payloads "p<first>".."p<first+n-1>", key k<i % 2>, window end (i+1)*1000 ms.
+struct Rows {
+  std::vector<std::string> payloads;
+  std::vector<std::string> keys;
+  std::vector<OutboxRow> rows;
+  Rows(const Rows&) = delete;
+  Rows& operator=(const Rows&) = delete;
+  Rows(int first, int n, std::string_view poison_key = {}) {
+    for (int i = first; i < first + n; ++i) {
+      payloads.push_back("p" + std::to_string(i));
+      keys.push_back("k" + std::to_string(i % 2));
+    }
+    if (!poison_key.empty()) keys[static_cast<std::size_t>(n / 2)] = std::string(poison_key);
+    for (int j = 0; j < n; ++j) {
+      int i = first + j;
+      auto u = static_cast<std::size_t>(j);
+      rows.push_back(OutboxRow{.topic = "vigil/gw1/line1",
+                               .pipeline = "line1",
+                               .key = keys[u],
+                               .start_ms = i * 1000,
+                               .end_ms = (i + 1) * 1000,
+                               .priority = 0,
+                               .format = "json",
+                               .payload = payloads[u],
+                               .created_ns = 1'000 + i,
+                               .flags = 0});
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a new outbox has schema version 1, WAL journal and its three tables", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("outbox.db");
+  open_ok(path);
+
+  vigil::test::Sqlite db(path);
+  CHECK(db.integer("PRAGMA user_version") == 1);
+  CHECK(db.text("PRAGMA journal_mode") == "wal");
+  CHECK(db.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
+        std::vector<std::string>{"meta", "outbox", "window_marks"});
+  CHECK(db.text("SELECT value FROM meta WHERE key = 'gateway'") == "gw1");
+  CHECK(db.text("SELECT value FROM meta WHERE key = 'created'").size() == 20);  // 2024-03-01T12:00:00Z
+}
+
+TEST_CASE("missing parent folders of the outbox are created", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("var/lib/vigil/outbox.db");
+  open_ok(path);
+  CHECK(std::filesystem::exists(path));
+}
+
+TEST_CASE("the outbox epoch persists across reopen and differs between databases", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  std::string first_epoch;
+  {
+    auto outbox = open_ok(dir.file("a.db"));
+    first_epoch = outbox->epoch();
+  }
+  CHECK(first_epoch.size() == 16);
+  CHECK(first_epoch.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(open_ok(dir.file("a.db"))->epoch() == first_epoch);
+  CHECK(open_ok(dir.file("b.db"))->epoch() != first_epoch);
+  CHECK(vigil::test::Sqlite(dir.file("a.db")).text("SELECT value FROM meta WHERE key = 'epoch'") == first_epoch);
+}
+
+TEST_CASE("a later open with another gateway id updates the stored gateway", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  open_ok(dir.file("o.db"), {.gateway = "old"});
+  CHECK(open_ok(dir.file("o.db"), {.gateway = ""})->gateway() == "old");
+  CHECK(open_ok(dir.file("o.db"), {.gateway = "new"})->gateway() == "new");
+  CHECK(open_ok(dir.file("o.db"), {.gateway = ""})->gateway() == "new");
+}
+
+TEST_CASE("seq numbers keep increasing across reopen, also after the newest rows were deleted",
+          "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("o.db");
+  {
+    auto outbox = open_ok(path);
+    Rows batch(0, 3);
+    auto range = outbox->append(batch.rows);
+    REQUIRE(range.ok());
+    CHECK(range->first == 1);
+    CHECK(range->count == 3);
+  }
+  {
+    auto outbox = open_ok(path);
+    Rows batch(3, 2);
+    auto range = outbox->append(batch.rows);
+    REQUIRE(range.ok());
+    CHECK(range->first == 4);
+    CHECK(range->last() == 5);
+  }
+  vigil::test::Sqlite db(path);
+  CHECK(db.column("SELECT seq FROM outbox ORDER BY seq") == std::vector<std::string>{"1", "2", "3", "4", "5"});
+  CHECK(db.column("SELECT payload FROM outbox ORDER BY seq") ==
+        std::vector<std::string>{"p0", "p1", "p2", "p3", "p4"});
+
+  // The publisher deletes acknowledged rows, the newest included: their seqs stay used.
+  REQUIRE(db.exec("DELETE FROM outbox") == SQLITE_OK);
+  auto outbox = open_ok(path);
+  Rows batch(5, 1);
+  auto range = outbox->append(batch.rows);
+  REQUIRE(range.ok());
+  CHECK(range->first == 6);
+  CHECK(db.column("SELECT seq FROM outbox") == std::vector<std::string>{"6"});
+}
+
+TEST_CASE("a row that fails mid-batch rolls back the whole batch and uses up no seq", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("o.db");
+  auto outbox = open_ok(path);
+  vigil::test::Sqlite db(path);
+  REQUIRE(db.exec("CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.key = 'poison' "
+                  "BEGIN SELECT RAISE(ABORT, 'simulated disk error'); END") == SQLITE_OK);
+
+  Rows bad(0, 6, "poison");
+  auto failed = outbox->append(bad.rows);
+  REQUIRE_FALSE(failed.ok());
+  CHECK_THAT(failed.error().message, Catch::Contains("simulated disk error") && Catch::Contains(path));
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 0);
+  CHECK(db.integer("SELECT count(*) FROM window_marks") == 0);
+  CHECK(db.text("SELECT value FROM meta WHERE key = 'next_seq'") == "1");
+
+  REQUIRE(db.exec("DROP TRIGGER refuse") == SQLITE_OK);
+  auto retried = outbox->append(bad.rows);
+  REQUIRE(retried.ok());
+  CHECK(retried->first == 1);
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 6);
+}
+
+TEST_CASE("a write while another connection holds the lock fails cleanly and a retry succeeds",
+          "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("o.db");
+  auto outbox = open_ok(path, {.gateway = "gw1", .busy_timeout_ms = 50});
+  vigil::test::Sqlite db(path);
+  REQUIRE(db.exec("BEGIN EXCLUSIVE") == SQLITE_OK);
+
+  Rows batch(0, 10);
+  auto failed = outbox->append(batch.rows);
+  REQUIRE_FALSE(failed.ok());
+  CHECK_THAT(failed.error().message, Catch::Contains("SQLITE_BUSY"));
+
+  REQUIRE(db.exec("ROLLBACK") == SQLITE_OK);
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 0);
+  auto retried = outbox->append(batch.rows);
+  REQUIRE(retried.ok());
+  CHECK(retried->first == 1);
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 10);
+}
+
+TEST_CASE("window marks keep the latest window end per pipeline and key", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows first(0, 4);   // k0 ends 1000, 3000; k1 ends 2000, 4000
+  REQUIRE(outbox->append(first.rows).ok());
+  Rows late(0, 1);    // an older window of k0 must not move its mark back
+  REQUIRE(outbox->append(late.rows).ok());
+
+  auto marks = outbox->window_marks();
+  REQUIRE(marks.ok());
+  REQUIRE(marks->size() == 2);
+  CHECK((*marks)[0].pipeline == "line1");
+  CHECK((*marks)[0].key == "k0");
+  CHECK((*marks)[0].last_end_ms == 3000);
+  CHECK((*marks)[1].key == "k1");
+  CHECK((*marks)[1].last_end_ms == 4000);
+}
+
+TEST_CASE("stats count rows, payload bytes, the oldest row and the seq range", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  auto empty = outbox->stats();
+  REQUIRE(empty.ok());
+  CHECK(empty->rows == 0);
+  CHECK(empty->first_seq == 0);
+  CHECK(empty->next_seq == 1);
+
+  Rows batch(8, 5);  // payloads p8, p9, p10, p11, p12: 2+2+3+3+3 bytes
+  REQUIRE(outbox->append(batch.rows).ok());
+  auto s = outbox->stats();
+  REQUIRE(s.ok());
+  CHECK(s->rows == 5);
+  CHECK(s->bytes == 13);
+  CHECK(s->oldest_created_ns == 1'008);
+  CHECK(s->first_seq == 1);
+  CHECK(s->last_seq == 5);
+  CHECK(s->next_seq == 6);
+  CHECK(s->gateway == "gw1");
+  CHECK(s->epoch == outbox->epoch());
+}
+
+TEST_CASE("tail returns the last rows oldest first with every column", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 5);
+  REQUIRE(outbox->append(batch.rows).ok());
+
+  auto tail = outbox->tail(2);
+  REQUIRE(tail.ok());
+  REQUIRE(tail->size() == 2);
+  const auto& last = (*tail)[1];
+  CHECK((*tail)[0].seq == 4);
+  CHECK(last.seq == 5);
+  CHECK(last.payload == "p4");
+  CHECK(last.pipeline == "line1");
+  CHECK(last.key == "k0");
+  CHECK(last.start_ms == 4000);
+  CHECK(last.end_ms == 5000);
+  CHECK(last.format == "json");
+  CHECK(last.created_ns == 1'004);
+  CHECK(outbox->tail(100)->size() == 5);
+}
+
+TEST_CASE("an empty payload is stored as an empty blob", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  OutboxRow row{.topic = "t", .pipeline = "p", .key = "k", .format = "json", .payload = {}};
+  REQUIRE(outbox->append({&row, 1}).ok());
+  CHECK(outbox->tail(1)->front().payload.empty());
+}
+
+TEST_CASE("an outbox with a newer schema version is refused", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("o.db");
+  open_ok(path);
+  REQUIRE(vigil::test::Sqlite(path).exec("PRAGMA user_version = 7") == SQLITE_OK);
+
+  auto opened = Outbox::open(path, {});
+  REQUIRE_FALSE(opened.ok());
+  CHECK_THAT(opened.error().message,
+             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(1)"));
+}
+
+TEST_CASE("a file that is not a database gives a clear error", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("o.db");
+  vigil::test::write_file(path, std::string(8192, 'x'));
+
+  auto opened = Outbox::open(path, {});
+  REQUIRE_FALSE(opened.ok());
+  CHECK_THAT(opened.error().message, Catch::Contains(path) && Catch::Contains("SQLITE_NOTADB") &&
+                                         Catch::Contains("move it away"));
+}
+
+TEST_CASE("an SQLite database of another program is not taken over", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto path = dir.file("other.db");
+  {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(raw, "CREATE TABLE recipes(name TEXT)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto opened = Outbox::open(path, {});
+  REQUIRE_FALSE(opened.ok());
+  CHECK_THAT(opened.error().message, Catch::Contains("not a Vigil outbox"));
+  CHECK(vigil::test::Sqlite(path).integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox'") == 0);
+}
+
+TEST_CASE("a path whose folder cannot be created gives an error naming it", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  vigil::test::write_file(dir.file("plain-file"), "not a folder");
+  auto path = dir.file("plain-file/sub/o.db");
+
+  auto opened = Outbox::open(path, {});
+  REQUIRE_FALSE(opened.ok());
+  CHECK_THAT(opened.error().message, Catch::Contains(path) && Catch::Contains("cannot create folder"));
+}
+
+TEST_CASE("a read-only open never creates a file and refuses to append", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  OutboxOptions read_only;
+  read_only.read_only = true;
+  auto missing = Outbox::open(dir.file("missing.db"), read_only);
+  REQUIRE_FALSE(missing.ok());
+  CHECK_FALSE(std::filesystem::exists(dir.file("missing.db")));
+
+  {
+    auto outbox = open_ok(dir.file("o.db"));
+    Rows batch(0, 2);
+    REQUIRE(outbox->append(batch.rows).ok());
+  }
+  auto reader = open_ok(dir.file("o.db"), read_only);
+  CHECK(reader->gateway() == "gw1");
+  CHECK(reader->stats()->rows == 2);
+  Rows more(2, 1);
+  CHECK_FALSE(reader->append(more.rows).ok());
+}
