@@ -32,7 +32,13 @@ std::size_t CountWindow::state_bytes() const noexcept {
 void CountWindow::process(std::span<const Event> events, runtime::SummarySink& out) noexcept {
   out_ = &out;
   for (const Event& ev : events) {
-    if (ev.kind != EventKind::sample) continue;  // arrival order only: watermarks and ticks do not matter
+    if (ev.kind != EventKind::sample) {
+      // Arrival order only: watermarks do not matter, but any control event shows the record
+      // before it is complete.
+      if (cur_key_ != UINT32_MAX) fire(cur_key_);
+      cur_key_ = UINT32_MAX;
+      continue;
+    }
     const std::uint32_t index = ev.key.index;
     if (index >= capacity_) {
       if (ev.flags & runtime::kRecordBegin) counters_.key_overflow.add();
@@ -51,7 +57,7 @@ void CountWindow::process(std::span<const Event> events, runtime::SummarySink& o
     const auto f = static_cast<std::size_t>(local);
     moments_[cur_slot_ * fields_ + f].add(ev.value, ev.time, plan_.needs[f]);
   }
-  // A batch ends on a record boundary, so the last record is complete too.
+  // process() receives whole records (queues never split one), so the last one is complete.
   if (cur_key_ != UINT32_MAX) fire(cur_key_);
   cur_key_ = UINT32_MAX;
 }
@@ -107,6 +113,8 @@ void CountWindow::fire(std::uint32_t index) noexcept {
 
 void CountWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept {
   out_ = &out;
+  if (cur_key_ != UINT32_MAX) fire(cur_key_);
+  cur_key_ = UINT32_MAX;
   // Records since the last firing make an incomplete window: counted, not emitted.
   for (auto& k : state_) {
     if (k.live && k.records % static_cast<std::uint64_t>(p_.every) != 0) counters_.incomplete.add();

@@ -45,6 +45,7 @@ void SessionWindow::process(std::span<const Event> events, runtime::SummarySink&
     switch (ev.kind) {
       case EventKind::sample: on_sample(ev); break;
       case EventKind::watermark:
+        finish_late();
         if (ev.flags & runtime::kAllKeys) {
           fire_many(false, ev.time, false);
         } else if (ev.key.index < capacity_ && state_[ev.key.index].live &&
@@ -54,10 +55,15 @@ void SessionWindow::process(std::span<const Event> events, runtime::SummarySink&
           fire_key(ev.key.index, k.wm, false);
         }
         break;
-      case EventKind::tick: on_tick(ev.time); break;
+      case EventKind::tick:
+        finish_late();
+        on_tick(ev.time);
+        break;
       case EventKind::end_of_stream: break;
     }
   }
+  // process() receives whole records (queues never split one), so a pending late record is
+  // complete here.
   finish_late();
 }
 

@@ -18,10 +18,11 @@ constexpr std::uint32_t kSnapshotMagic = 0x56534C31;  // "VSL1"
 
 SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlicedWindowParams& p)
     : plan_(std::move(plan)), p_(p), keys_(setup.keys), late_emit_(p.late_emit),
-      buffer_(setup.limits.max_keys * 2 + 64, plan_.schema.columns.size(), nullptr) {
+      capacity_(setup.limits.max_keys) {
   width_ = std::gcd(p_.size, p_.hop);
   slices_per_window_ = p_.size / width_;
   slices_per_hop_ = p_.hop / width_;
+  end_phase_ = slices_per_window_ % slices_per_hop_;
   for (auto s : setup.sources) {
     max_ooo_ = std::max(max_ooo_, setup.source_time[s].max_out_of_order);
     Nanos idle = setup.source_time[s].idle_timeout;
@@ -36,8 +37,8 @@ SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan pl
   // one window plus the out-of-order bound plus the lateness, plus the slice in progress.
   ring_ = static_cast<std::size_t>(slices_per_window_ + (max_ooo_ + p_.lateness + width_ - 1) / width_ + 1);
   fields_ = plan_.field_count();
-  capacity_ = setup.limits.max_keys;
   state_.resize(capacity_);
+  stop_end_.resize(capacity_);
   slice_no_.assign(capacity_ * ring_, kNoSlice);
   records_.assign(capacity_ * ring_, 0);
   moments_.resize(capacity_ * ring_ * fields_);
@@ -52,10 +53,24 @@ std::size_t SlicedWindow::state_bytes() const noexcept {
          records_.size() * sizeof(std::uint64_t) + moments_.size() * sizeof(Moments);
 }
 
+// Windows start at multiples of the hop, so (in slices) their ends are the numbers
+// congruent to size modulo hop.
+std::int64_t SlicedWindow::round_up_end(std::int64_t x) const noexcept {
+  std::int64_t r = (end_phase_ - x) % slices_per_hop_;
+  if (r < 0) r += slices_per_hop_;
+  return x + r;
+}
+
+std::int64_t SlicedWindow::round_down_end(std::int64_t x) const noexcept {
+  std::int64_t r = (x - end_phase_) % slices_per_hop_;
+  if (r < 0) r += slices_per_hop_;
+  return x - r;
+}
+
 std::int64_t SlicedWindow::first_open_end(Nanos wm) const noexcept {
-  // Smallest window end index e (a multiple of the hop) with end_time(e) + lateness > wm.
+  // Smallest window end index e with end_time(e) + lateness > wm.
   std::int64_t e = floor_div(wm - p_.lateness - p_.offset, width_) + 1;
-  return -floor_div(-e, slices_per_hop_) * slices_per_hop_;
+  return round_up_end(e);
 }
 
 void SlicedWindow::reset_key(std::uint32_t index, KeyId key, Nanos t, Nanos wm) noexcept {
@@ -85,10 +100,15 @@ void SlicedWindow::process(std::span<const Event> events, runtime::SummarySink& 
     switch (ev.kind) {
       case EventKind::sample: on_sample(ev); break;
       case EventKind::watermark: on_watermark(ev); break;
-      case EventKind::tick: on_tick(ev.time); break;
+      case EventKind::tick:
+        finish_late();
+        on_tick(ev.time);
+        break;
       case EventKind::end_of_stream: break;  // the engine flushes when every source ended
     }
   }
+  // process() receives whole records (queues never split one), so a pending late record is
+  // complete here.
   finish_late();
 }
 
@@ -126,7 +146,7 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
     cur_slice_ = floor_div(t - p_.offset, width_);
     cur_key_ = index;
     // The earliest window holding this slice already fired: the record is late (for that window).
-    const std::int64_t earliest_end = -floor_div(-(cur_slice_ + 1), slices_per_hop_) * slices_per_hop_;
+    const std::int64_t earliest_end = round_up_end(cur_slice_ + 1);
     cur_late_ = earliest_end < k.next_end;
     cur_insert_ = cur_slice_ >= k.next_end - slices_per_window_;
     if (cur_late_) {
@@ -137,8 +157,7 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
         late_records_ = 1;
         // The latest fired window that holds the record: ends are multiples of the hop in
         // [slice + 1, slice + size], fired ones are below next_end.
-        late_end_ = floor_div(std::min(cur_slice_ + slices_per_window_, k.next_end - slices_per_hop_),
-                              slices_per_hop_) * slices_per_hop_;
+        late_end_ = round_down_end(std::min(cur_slice_ + slices_per_window_, k.next_end - slices_per_hop_));
         for (auto& m : late_moments_) m.reset();
       }
     }
@@ -199,28 +218,57 @@ void SlicedWindow::advance_source_watermark() noexcept {
 }
 
 void SlicedWindow::fire_all(Nanos wm, bool idle_only) noexcept {
-  // Several keys may fire at once: collect, then release in (end, key first seen) order.
-  buffer_.set_next(out_);
-  runtime::SummarySink* saved = out_;
-  out_ = &buffer_;
-  next_source_fire_ = runtime::kMaxTime;
+  rank_order_.clear();
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     KeyState& k = state_[i];
     if (!k.live) continue;
     if (idle_only) {
       if (k.live_slices == 0 || now_ - k.last_active < idle_timeout_) continue;
-      fire_key(i, runtime::kMaxTime, false);
-      continue;
+      stop_end_[i] = std::numeric_limits<std::int64_t>::max();
+    } else {
+      if (wm > k.wm) k.wm = wm;
+      stop_end_[i] = first_open_end(k.wm);
     }
-    if (wm > k.wm) k.wm = wm;
-    fire_key(i, k.wm, false);
+    rank_order_.push_back(i);
+  }
+  fire_ordered(false);
+  next_source_fire_ = runtime::kMaxTime;
+  for (std::uint32_t i : rank_order_) {
+    KeyState& k = state_[i];
+    if (stop_end_[i] != std::numeric_limits<std::int64_t>::max()) k.next_end = std::max(k.next_end, stop_end_[i]);
     next_source_fire_ = std::min(next_source_fire_, k.next_end * width_ + p_.offset + p_.lateness);
   }
-  out_ = saved;
-  buffer_.release();
+}
+
+// Fires, for the keys in rank_order_, every window with data that ends before the key's
+// stop_end_, window end by window end and within one end by key first seen: the documented
+// output order, with no buffer however many windows close at once.
+void SlicedWindow::fire_ordered(bool partial) noexcept {
+  std::sort(rank_order_.begin(), rank_order_.end(),
+            [this](std::uint32_t a, std::uint32_t b) { return state_[a].rank < state_[b].rank; });
+  constexpr std::int64_t kNone = std::numeric_limits<std::int64_t>::max();
+  while (true) {
+    std::int64_t min_end = kNone;
+    for (std::uint32_t i : rank_order_) {
+      KeyState& k = state_[i];
+      if (k.live_slices == 0) continue;
+      const std::int64_t first_with_data = round_up_end(lowest_slice(i) + 1);
+      if (first_with_data > k.next_end) k.next_end = std::min(first_with_data, stop_end_[i]);
+      if (k.next_end < stop_end_[i]) min_end = std::min(min_end, k.next_end);
+    }
+    if (min_end == kNone) return;
+    for (std::uint32_t i : rank_order_) {
+      KeyState& k = state_[i];
+      if (k.live_slices == 0 || k.next_end != min_end || k.next_end >= stop_end_[i]) continue;
+      emit_window(i, k.next_end, partial);
+      k.next_end += slices_per_hop_;
+      expire_before(i, k.next_end - slices_per_window_);
+    }
+  }
 }
 
 void SlicedWindow::on_watermark(const Event& ev) noexcept {
+  finish_late();
   if (ev.flags & runtime::kAllKeys) {
     fire_all(ev.time, false);
     return;
@@ -311,7 +359,7 @@ void SlicedWindow::fire_key(std::uint32_t index, Nanos wm, bool partial) noexcep
     }
     // Skip windows that hold no slice: jump to the first window holding the lowest slice.
     const std::int64_t low = lowest_slice(index);
-    const std::int64_t first_with_data = -floor_div(-(low + 1), slices_per_hop_) * slices_per_hop_;
+    const std::int64_t first_with_data = round_up_end(low + 1);
     if (first_with_data > k.next_end) {
       k.next_end = std::min(first_with_data, stop_end);
       continue;
@@ -326,41 +374,13 @@ void SlicedWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept
   // Emit every open window of every key, in (end, key first seen) order.
   out_ = &out;
   finish_late();
-  buffer_.set_next(&out);
-  out_ = &buffer_;
   rank_order_.clear();
-  for (std::uint32_t i = 0; i < capacity_; ++i)
-    if (state_[i].live && state_[i].live_slices > 0) rank_order_.push_back(i);
-  std::sort(rank_order_.begin(), rank_order_.end(),
-            [this](std::uint32_t a, std::uint32_t b) { return state_[a].rank < state_[b].rank; });
-  // Round by round, the lowest pending end across keys goes first; the buffer keeps order
-  // within what it holds and the rounds keep it across releases.
-  bool more = true;
-  while (more) {
-    more = false;
-    std::int64_t min_end = std::numeric_limits<std::int64_t>::max();
-    for (std::uint32_t i : rank_order_) {
-      KeyState& k = state_[i];
-      if (k.live_slices == 0) continue;
-      const std::int64_t low = lowest_slice(i);
-      const std::int64_t first_with_data = -floor_div(-(low + 1), slices_per_hop_) * slices_per_hop_;
-      if (first_with_data > k.next_end) k.next_end = first_with_data;
-      min_end = std::min(min_end, k.next_end);
-    }
-    if (min_end == std::numeric_limits<std::int64_t>::max()) break;
-    for (std::uint32_t i : rank_order_) {
-      KeyState& k = state_[i];
-      if (k.live_slices == 0 || k.next_end != min_end) continue;
-      emit_window(i, k.next_end, true);
-      k.next_end += slices_per_hop_;
-      expire_before(i, k.next_end - slices_per_window_);
-      more = true;
-    }
-    if (buffer_.size() + rank_order_.size() > capacity_ * 2) buffer_.release();
-    if (!more) break;
+  for (std::uint32_t i = 0; i < capacity_; ++i) {
+    if (!state_[i].live || state_[i].live_slices == 0) continue;
+    stop_end_[i] = std::numeric_limits<std::int64_t>::max();
+    rank_order_.push_back(i);
   }
-  buffer_.release();
-  out_ = &out;
+  fire_ordered(true);
   for (auto& k : state_) k = KeyState{};
   std::fill(slice_no_.begin(), slice_no_.end(), kNoSlice);
 }

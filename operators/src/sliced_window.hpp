@@ -49,12 +49,15 @@ class SlicedWindow final : public runtime::Operator {
   void reset_key(std::uint32_t index, KeyId key, Nanos t, Nanos wm) noexcept;
   void fire_key(std::uint32_t index, Nanos wm, bool partial) noexcept;
   void fire_all(Nanos wm, bool idle_only) noexcept;
+  void fire_ordered(bool partial) noexcept;
   bool make_room(std::uint32_t index, std::int64_t slice) noexcept;
   void emit_window(std::uint32_t index, std::int64_t end, bool partial) noexcept;
   void expire_before(std::uint32_t index, std::int64_t first_kept) noexcept;
   std::int64_t lowest_slice(std::uint32_t index) const noexcept;
   std::int64_t highest_slice(std::uint32_t index) const noexcept;
   std::int64_t first_open_end(Nanos wm) const noexcept;
+  std::int64_t round_up_end(std::int64_t x) const noexcept;
+  std::int64_t round_down_end(std::int64_t x) const noexcept;
   std::size_t slot_of(std::uint32_t index, std::int64_t slice) const noexcept;
   Nanos source_watermark() const noexcept;
   void advance_source_watermark() noexcept;
@@ -63,9 +66,11 @@ class SlicedWindow final : public runtime::Operator {
   SlicedWindowParams p_;
   runtime::KeyTable* keys_;
   bool late_emit_;
+  std::size_t capacity_ = 0;
   Nanos width_ = 0;
   std::int64_t slices_per_window_ = 1;
   std::int64_t slices_per_hop_ = 1;
+  std::int64_t end_phase_ = 0;  ///< window ends (in slices) are congruent to this modulo the hop
   Nanos max_ooo_ = 0;
   Nanos idle_timeout_ = 0;
   std::vector<Nanos> source_ooo_;
@@ -76,7 +81,6 @@ class SlicedWindow final : public runtime::Operator {
   Nanos next_source_fire_ = runtime::kMinTime;
   std::size_t ring_ = 0;
   std::size_t fields_ = 0;
-  std::size_t capacity_ = 0;
 
   std::vector<KeyState> state_;
   std::vector<std::int64_t> slice_no_;   ///< [key][ring] slice number held by a slot
@@ -85,8 +89,8 @@ class SlicedWindow final : public runtime::Operator {
   std::vector<Moments> merged_;
   std::vector<Moments> late_moments_;
   std::vector<double> values_;
-  std::vector<std::uint32_t> rank_order_;
-  runtime::SummaryBuffer buffer_;
+  std::vector<std::uint32_t> rank_order_;  ///< keys taking part in a multi-key firing
+  std::vector<std::int64_t> stop_end_;     ///< per key: fire windows ending before this
 
   runtime::SummarySink* out_ = nullptr;
   Nanos now_ = runtime::kMinTime;

@@ -34,7 +34,7 @@ constexpr ConfigKey kSourceCommonKeys[] = {
     {"type", KeyType::string, Required::yes, {}, "Source type."},
     {"key", KeyType::string, Required::no, "key", "Column or payload field holding the key (machine, unit)."},
     {"time", KeyType::object, Required::no, {}, "Where event time comes from and how disordered it may be.", kNoMin, kNoMax, {}, kTimeKeys},
-    {"fields", KeyType::string_list, Required::no, {}, "Value columns to read; default: every other numeric column."},
+    {"fields", KeyType::string_list, Required::no, {}, "Value columns to read; default: every other column (each must then hold numbers or be empty)."},
     {"queue_depth", KeyType::integer, Required::no, {}, "Events this source's queue holds; default: limits.queue_depth.", 16, 100'000'000},
     {"overflow", KeyType::choice, Required::no, {}, "What a full queue does: block (default for simulator/replay), drop_oldest, drop_newest (default for live inputs).", kNoMin, kNoMax, kOverflow},
 };
@@ -103,6 +103,19 @@ struct Engine::Impl {
   void dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended);
   void flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode);
 };
+
+std::string describe_core_keys() {
+  std::string out;
+  out += "### Top level\n\n" + describe_keys(kTopKeys) +
+         "- `sources` (list of maps, required): The inputs; each has the keys below plus its type's keys.\n"
+         "- `pipelines` (list of maps, required): Windowed aggregations over sources.\n"
+         "- `outputs` (map): Where summaries go: `console`, `outbox`.\n"
+         "- `include` (file name or list): Merged into the map it appears in; relative to the including file; "
+         "the including map's own keys win.\n\n";
+  out += "### Every source\n\n" + describe_keys(kSourceCommonKeys) + "\n";
+  out += "### Every pipeline\n\n" + describe_keys(kPipelineKeys) + "\n";
+  return out;
+}
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
 Engine::~Engine() = default;

@@ -89,8 +89,11 @@ Result<Nanos> parse_time_value(std::string_view text, TimeUnit unit) {
   if (digits == 0) return bad();
   if (i != text.size()) {
     if (text[i] != 'e' && text[i] != 'E') return bad();
-    auto v = parse_real_text(text);
+    // from_chars takes no leading '+', which the digit path above accepts.
+    auto v = parse_real_text(text.front() == '+' ? text.substr(1) : text);
     if (!v) return bad();
+    // Out of range is an error here as on the digit path, not a silent clamp to kMaxTime.
+    if (!(std::abs(*v * static_cast<double>(scale)) < static_cast<double>(kMaxTime))) return bad();
     return to_nanos(*v, unit);
   }
   if (whole > kMaxTime / scale) return bad();

@@ -11,6 +11,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "csv_file.hpp"
@@ -109,6 +110,7 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
+/// Replays one CSV file on its own thread; see make_csv_replay.
 class CsvReplay final : public runtime::Source {
  public:
   CsvReplay(const runtime::SourceSetup& setup, std::string csv_path)
@@ -124,7 +126,9 @@ class CsvReplay final : public runtime::Source {
 
   // Opens the file, reads the header and resolves the mapped columns. Reports into `diag`.
   bool prepare(runtime::Diagnostics& diag, const std::string& path) {
-    auto report = [&](const std::string& message) { diag.error(runtime::Mark{}, path, csv_path_ + ": " + message); };
+    auto report = [&](const std::string& message) {
+      diag.error(runtime::Mark{}, path, csv_path_ + ": " + message);
+    };
     std::string error;
     if (!file_.open(csv_path_, error)) {
       report("cannot open: " + error);
@@ -286,7 +290,8 @@ class CsvReplay final : public runtime::Source {
                          time_text.data(), mapping_.time.field.c_str());
       const std::string_view unit = unit_name(mapping_.time.unit);
       return malformed(row.line, "time \"%.*s\" in column \"%s\" is not a number of %.*s", shown,
-                       time_text.data(), mapping_.time.field.c_str(), static_cast<int>(unit.size()), unit.data());
+                       time_text.data(), mapping_.time.field.c_str(), static_cast<int>(unit.size()),
+                       unit.data());
     }
 
     std::size_t present = 0;
@@ -296,8 +301,10 @@ class CsvReplay final : public runtime::Source {
       if (cell.empty()) continue;  // an empty (or blank) cell: no value for this field
       if (!parse_value(cell, values_[v])) {
         const int shown = static_cast<int>(std::min<std::size_t>(cell.size(), 64));
-        return malformed(row.line, "\"%.*s\" in column \"%s\" is not a number", shown, cell.data(),
-                         columns_[value_columns_[v]].c_str());
+        const char* hint =
+            mapping_.fields.empty() ? " (list the value columns in `fields:` to leave text columns out)" : "";
+        return malformed(row.line, "\"%.*s\" in column \"%s\" is not a number%s", shown, cell.data(),
+                         columns_[value_columns_[v]].c_str(), hint);
       }
       ++present;
     }
@@ -391,11 +398,13 @@ class CsvReplay final : public runtime::Source {
 
 }  // namespace
 
-std::unique_ptr<runtime::Source> make_csv_replay(const runtime::SourceSetup& setup, const std::string& csv_path) {
+std::unique_ptr<runtime::Source> make_csv_replay(const runtime::SourceSetup& setup,
+                                                 const std::string& csv_path) {
   runtime::Diagnostics fallback;
   runtime::Diagnostics& diag = setup.diag ? *setup.diag : fallback;
   if (setup.keys == nullptr || setup.fields == nullptr) {
-    diag.error(runtime::Mark{}, setup.path, csv_path + ": internal error: the replay has no key or field table");
+    diag.error(runtime::Mark{}, setup.path,
+               csv_path + ": internal error: the replay has no key or field table");
     return nullptr;
   }
   auto source = std::make_unique<CsvReplay>(setup, csv_path);

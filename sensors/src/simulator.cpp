@@ -61,6 +61,7 @@ struct SimulatorConfig {
   std::uint64_t count = 0;  // 0: unlimited
 };
 
+/// The `simulator` source: one thread generating records for every machine.
 class Simulator final : public runtime::Source {
  public:
   Simulator(const runtime::SourceSetup& setup, SimulatorConfig config)
@@ -181,35 +182,37 @@ class Simulator final : public runtime::Source {
   std::thread thread_;
 };
 
+// Expects setup.block validated against kSimulatorKeys (the engine does that first); reports
+// what the table cannot express (an empty list, duplicates, the start time) into setup.diag.
 std::unique_ptr<runtime::Source> make_simulator(const runtime::SourceSetup& setup) {
   runtime::Diagnostics fallback;
   runtime::Diagnostics& diag = setup.diag ? *setup.diag : fallback;
-  // Problems the key table already reports (missing or mistyped keys) are not repeated here.
-  const bool table_errors = !diag.empty();
   const runtime::Block& block = setup.block;
   bool ok = true;
-  auto fail = [&](std::string_view key, std::string_view message) {
-    const runtime::ConfigNode* node = block.node(key);
+  auto fail_at = [&](const runtime::ConfigNode* node, std::string_view key, std::string_view message) {
     const runtime::ConfigNode* where = node ? node : block.self();
     diag.error(where ? where->mark : runtime::Mark{}, setup.path + "." + std::string(key), message);
     ok = false;
   };
+  auto fail = [&](std::string_view key, std::string_view message) { fail_at(block.node(key), key, message); };
 
   SimulatorConfig config;
   config.machines = block.strings("machines");
-  if (config.machines.empty()) {
-    if (!table_errors || block.has("machines"))
-      fail("machines", "no machines listed; name the keys to simulate, e.g. machines: [press-1, pump-1]");
-    ok = false;
-  }
+  if (config.machines.empty())
+    fail("machines", "no machines listed; name the keys to simulate, e.g. machines: [press-1, pump-1]");
+  const runtime::ConfigNode* machines = block.node("machines");
   for (std::size_t i = 0; i < config.machines.size(); ++i) {
     const std::string& name = config.machines[i];
+    const runtime::ConfigNode* item =
+        machines && machines->is_sequence() && i < machines->items.size() ? &machines->items[i] : machines;
+    const std::string key = "machines[" + std::to_string(i) + "]";
+    const auto earlier = config.machines.begin() + static_cast<std::ptrdiff_t>(i);
     if (name.empty() || name.size() > runtime::KeyTable::kMaxKeyLength) {
-      fail("machines", "\"" + name + "\" cannot be a key name; use 1 to " +
-                           std::to_string(runtime::KeyTable::kMaxKeyLength) + " characters");
-    } else if (std::find(config.machines.begin(), config.machines.begin() + static_cast<std::ptrdiff_t>(i),
-                         name) != config.machines.begin() + static_cast<std::ptrdiff_t>(i)) {
-      fail("machines", "\"" + name + "\" is listed twice; machine names must be unique");
+      fail_at(item, key,
+              "\"" + name + "\" cannot be a key name; use 1 to " +
+                  std::to_string(runtime::KeyTable::kMaxKeyLength) + " characters");
+    } else if (std::find(config.machines.begin(), earlier, name) != earlier) {
+      fail_at(item, key, "\"" + name + "\" is listed twice; machine names must be unique");
     }
   }
 
@@ -232,10 +235,8 @@ std::unique_ptr<runtime::Source> make_simulator(const runtime::SourceSetup& setu
       config.fields.push_back(id);
       config.shapes.push_back(shape);
     }
-  } else if (!table_errors || (signals && signals->is_map())) {
-    fail("signals", "no signals; name at least one field, e.g. signals: {temp: {mean: 60, noise: 0.5}}");
   } else {
-    ok = false;
+    fail("signals", "no signals; name at least one field, e.g. signals: {temp: {mean: 60, noise: 0.5}}");
   }
 
   config.rate = std::clamp(block.real("rate"), 0.001, 1e7);

@@ -42,7 +42,7 @@ constexpr ConfigKey kConsoleKeys[] = {
 };
 
 // nullptr stands for stdout, which is not a constant expression.
-std::atomic<std::FILE*> g_console_stream{nullptr};
+std::atomic<std::FILE*> default_console_stream{nullptr};
 
 class ConsoleOutput final : public runtime::Output {
  public:
@@ -185,7 +185,7 @@ class ConsoleOutput final : public runtime::Output {
 
 std::unique_ptr<runtime::Output> make_console(const runtime::OutputSetup& setup) {
   std::string path = setup.block.string("path");
-  std::FILE* stream = g_console_stream.load(std::memory_order_acquire);
+  std::FILE* stream = default_console_stream.load(std::memory_order_acquire);
   if (stream == nullptr) stream = stdout;
   if (path.empty()) return std::make_unique<ConsoleOutput>(stream, std::string(), std::string());
   return std::make_unique<ConsoleOutput>(nullptr, resolve_path(path, setup.config_dir), path);
@@ -200,7 +200,7 @@ constexpr runtime::OutputPlugin kConsolePlugin{
 const runtime::OutputPlugin& console_output_plugin() noexcept { return kConsolePlugin; }
 
 void set_console_stream(std::FILE* stream) noexcept {
-  g_console_stream.store(stream, std::memory_order_release);
+  default_console_stream.store(stream, std::memory_order_release);
 }
 
 }  // namespace vigil::sync

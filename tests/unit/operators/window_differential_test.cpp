@@ -427,6 +427,7 @@ class Model {
   std::uint64_t late_emitted = 0;
   std::uint64_t windows = 0;
   std::uint64_t partial = 0;
+  std::uint64_t idle_fired = 0;  // windows closed by an idle key
 
  private:
   struct Key {
@@ -522,6 +523,7 @@ class Model {
       const Nanos last_end = k.open.rbegin()->first;
       for (auto& [end, recs] : k.open) fired.push_back(make(id, end, recs, 0));
       windows += k.open.size();
+      idle_fired += k.open.size();
       k.open.clear();
       k.fired = std::max(k.fired, last_end);
     }
@@ -703,9 +705,20 @@ std::string compare_counters(const Model& m, const Run& r, const Stream& st) {
 // A check on one stream: empty when it passes.
 using Check = std::string (*)(const Config&, const Stream&, std::uint64_t seed);
 
+// What the model saw over the streams of one config, to prove the streams reach every rule.
+struct Coverage {
+  std::uint64_t windows = 0, late = 0, late_emitted = 0, partial = 0, idle_fired = 0;
+};
+Coverage g_coverage;
+
 std::string check_against_model(const Config& c, const Stream& st, std::uint64_t seed) {
   Model m(c, st);
   m.run();
+  g_coverage.windows += m.windows;
+  g_coverage.late += m.late;
+  g_coverage.late_emitted += m.late_emitted;
+  g_coverage.partial += m.partial;
+  g_coverage.idle_fired += m.idle_fired;
   Run r = run_operator(c, st, Feed::per_item, seed);
   if (!r.error.empty()) return r.error;
   std::string diff = compare(m.out, r.out, false);
@@ -782,7 +795,7 @@ std::string check_snapshot(const Config& c, const Stream& st, std::uint64_t seed
 
 // Drops items from a failing stream while it keeps failing, for a short reproduction.
 Stream shrink(const Config& c, Stream st, std::uint64_t seed, Check check) {
-  int budget = 3000;
+  int budget = 800;
   bool progress = true;
   while (progress && budget > 0) {
     progress = false;
@@ -807,6 +820,7 @@ Stream shrink(const Config& c, Stream st, std::uint64_t seed, Check check) {
 
 // Runs `check` on `c.streams` seeded streams; reports the first failure, shrunk.
 void run_streams(const Config& c, Check check, std::uint64_t salt) {
+  g_coverage = Coverage{};
   int failures = 0;
   std::string first;
   for (int i = 0; i < c.streams; ++i) {
@@ -825,6 +839,15 @@ void run_streams(const Config& c, Check check, std::uint64_t salt) {
   INFO(first);
   CHECK(failures == 0);
   if (failures) WARN(c.name << ": " << failures << " of " << c.streams << " streams differ");
+  if (check == &check_against_model) {
+    // The streams must exercise what the config is about, or passing means little.
+    const Coverage seen = g_coverage;
+    CHECK(seen.windows - seen.partial > 0);
+    CHECK(seen.partial > 0);
+    CHECK(seen.late > 0);
+    if (c.late_emit) CHECK(seen.late_emitted == seen.late);
+    if (c.idle > 0) CHECK(seen.idle_fired > 0);
+  }
 }
 
 Config tumbling(std::string name, Nanos size, Nanos ooo) {

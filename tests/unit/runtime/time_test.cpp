@@ -175,6 +175,17 @@ TEST_CASE("parse_time_value reads negative times and a leading plus", "[runtime]
 TEST_CASE("parse_time_value reads exponent notation through a double", "[runtime][time]") {
   CHECK(runtime::parse_time_value("1.5e3", TimeUnit::ms).value() == 1'500'000'000);
   CHECK(runtime::parse_time_value("1e9", TimeUnit::s).value() == 1'000'000'000LL * kNanosPerSecond);
+  CHECK(runtime::parse_time_value("-2E3", TimeUnit::us).value() == -2'000'000);
+}
+
+TEST_CASE("parse_time_value accepts a leading plus in exponent notation as in plain digits", "[runtime][time]") {
+  CHECK(runtime::parse_time_value("+1.5e3", TimeUnit::ms).value() == 1'500'000'000);
+}
+
+TEST_CASE("parse_time_value refuses an exponent that overflows instead of clamping it", "[runtime][time]") {
+  CHECK_FALSE(runtime::parse_time_value("1e300", TimeUnit::ms));
+  CHECK_FALSE(runtime::parse_time_value("-1e19", TimeUnit::ns));
+  CHECK_FALSE(runtime::parse_time_value("1e400", TimeUnit::s));
 }
 
 TEST_CASE("parse_time_value reads RFC 3339 text when the unit says so", "[runtime][time]") {

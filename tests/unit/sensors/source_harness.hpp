@@ -47,16 +47,7 @@ struct SourceHarness {
   runtime::Diagnostics diag;
   std::unique_ptr<runtime::ConfigNode> node;
   std::string load_error;
-  runtime::SourceSetup setup{.name = {},
-                            .index = 0,
-                            .block = runtime::Block(nullptr, {}),
-                            .mapping = {},
-                            .keys = nullptr,
-                            .fields = nullptr,
-                            .clock = nullptr,
-                            .config_dir = {},
-                            .path = {},
-                            .diag = nullptr};
+  runtime::SourceSetup setup;
 };
 
 /// Pops events until end_of_stream (included) or `timeout`; pops `chunk` at a time and, if

@@ -83,7 +83,7 @@ TEST_CASE("the outbox output stores every summary with contiguous seqs and its J
 TEST_CASE("the outbox path resolves against the config folder and its folders are created",
           "[sync][outbox_output]") {
   TempDir dir;
-  auto built = build_ok("path: var/lib/outbox.db", dir.path());
+  auto built = build_ok("path: var/lib/outbox.db\ndurability: full", dir.path());
   start_ok(*built->output);
   built->output->stop();
   CHECK(std::filesystem::exists(dir.file("var/lib/outbox.db")));
@@ -178,6 +178,33 @@ TEST_CASE("a full queue drops new summaries and counts them while the writer is 
   // The first 16 summaries were kept, in order.
   CHECK(lock.integer("SELECT count(*) FROM outbox") == 16);
   CHECK(lock.text("SELECT payload FROM outbox WHERE seq = 16") == json_of(maker.make(15)));
+}
+
+TEST_CASE("a failing write keeps the batch queued and stores it once the disk works again",
+          "[sync][outbox_output]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db\nbatch: 8", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  Sqlite db(dir.file("out.db"));
+  REQUIRE(db.exec("CREATE TRIGGER refuse BEFORE INSERT ON outbox "
+                  "BEGIN SELECT RAISE(ABORT, 'simulated disk error'); END") == SQLITE_OK);
+
+  SummaryMaker maker;
+  for (int i = 0; i < 20; ++i) output.emit(maker.make(static_cast<std::uint64_t>(i)));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (output.stats().find(" 0 write errors") != std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK_THAT(output.stats(), Catch::Contains("0 rows written, 0 dropped") && !Catch::Contains(" 0 write errors"));
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 0);
+
+  REQUIRE(db.exec("DROP TRIGGER refuse") == SQLITE_OK);
+  output.stop();
+  CHECK_THAT(output.stats(), Catch::StartsWith("outbox out.db: 20 rows written, 0 dropped"));
+  CHECK(db.column("SELECT seq FROM outbox ORDER BY seq").size() == 20);
+  CHECK(db.text("SELECT payload FROM outbox WHERE seq = 1") == json_of(maker.make(0)));
+  CHECK(db.integer("SELECT max(seq) FROM outbox") == 20);
 }
 
 TEST_CASE("emitting into the outbox output allocates nothing in the steady state",

@@ -28,6 +28,10 @@ struct EngineOptions {
   EnvLookup env = process_env();
 };
 
+/// Markdown reference of the keys the engine itself reads: top level, limits, the keys every
+/// source has (key, time, fields, queue), and pipelines. Plugins' keys come from the registry.
+std::string describe_core_keys();
+
 /// A built configuration: sources, pipelines, outputs, ready to start.
 class Engine {
  public:

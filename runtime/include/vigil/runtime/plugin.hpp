@@ -109,6 +109,7 @@ class Operator {
  public:
   virtual ~Operator() = default;
   /// Handles samples, watermarks, ticks and end_of_stream, emitting summaries into `out`.
+  /// `events` holds whole records: the values of one record never span two calls.
   virtual void process(std::span<const Event> events, SummarySink& out) noexcept = 0;
   /// Emits every open window (partial) and clears state.
   virtual void flush(FlushMode mode, SummarySink& out) noexcept = 0;

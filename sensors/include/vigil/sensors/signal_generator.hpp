@@ -26,6 +26,7 @@ struct SignalShape {
 /// One thread at a time.
 class SignalGenerator {
  public:
+  /// One stream per (machine, field); `shapes` gives the fields in order.
   SignalGenerator(std::span<const SignalShape> shapes, std::size_t machines, std::uint64_t seed);
 
   /// Writes the values of the next record of `machine`, `elapsed` ns after the start, one per
@@ -33,6 +34,7 @@ class SignalGenerator {
   /// for in order. Allocation-free.
   void next(std::size_t machine, runtime::Nanos elapsed, std::span<double> out) noexcept;
 
+  /// Number of machines and of fields per record, as constructed.
   std::size_t machines() const noexcept { return phases_.size(); }
   std::size_t fields() const noexcept { return shapes_.size(); }
   /// Phase of the sine wave of `machine`, in radians [0, 2π); drawn from the seed.

@@ -1,0 +1,93 @@
+// snapshot() and restore() of tumbling and hopping windows.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "window_harness.hpp"
+
+namespace vigil::test {
+namespace {
+
+using namespace literals;
+
+void first_half(WindowHarness& h) {
+  h.record("press-1", kT0 + 1_s, {{"temp", 20}, {"vib", 0.1}});
+  h.record("pump-1", kT0 + 2_s, {{"temp", 30}});
+  h.record("press-1", kT0 + 13_s, {{"temp", 22}, {"vib", 0.3}});  // watermark 11s: [0, 10) fires
+  h.record("pump-1", kT0 + 9_s, {{"vib", 0.7}});
+}
+
+void second_half(WindowHarness& h) {
+  h.record("press-1", kT0 + 8_s, {{"temp", 99}});   // late for press-1
+  h.record("pump-1", kT0 + 14_s, {{"temp", 31}});   // watermark 12s: pump-1's [0, 10) fires
+  h.record("fan-1", kT0 + 15_s, {{"temp", 5}});
+  h.record("press-1", kT0 + 19_s, {{"temp", 24}});
+  h.flush();
+}
+
+}  // namespace
+
+TEST_CASE("an operator restored from a snapshot continues exactly as the original",
+          "[operators][tumbling][hopping]") {
+  const char* window = GENERATE("{type: tumbling, size: 10s, late: emit}",
+                                "{type: hopping, size: 10s, hop: 5s, offset: 1s, allowed_lateness: 1s, late: emit}");
+  WindowOptions o;
+  o.max_out_of_order = 2_s;
+  const char* aggs = "[count, mean(temp), stddev(temp), first(vib), last(vib), kurtosis(temp)]";
+  WindowHarness original(window, aggs, o);
+  first_half(original);
+  std::vector<std::byte> state;
+  original.op().snapshot(state);
+  original.take();
+
+  WindowHarness restored(window, aggs, o);
+  auto r = restored.op().restore(state);
+  REQUIRE(r.ok());
+  second_half(original);
+  second_half(restored);
+
+  CHECK_FALSE(original.summaries().empty());
+  CHECK(restored.json() == original.json());
+  CHECK(restored.counters().late.get() == original.counters().late.get());
+}
+
+TEST_CASE("restoring a snapshot of a differently configured window is refused", "[operators][tumbling]") {
+  WindowHarness original("{type: tumbling, size: 10s}", "[count, mean(temp)]");
+  first_half(original);
+  std::vector<std::byte> state;
+  original.op().snapshot(state);
+
+  SECTION("another size") {
+    WindowHarness other("{type: tumbling, size: 5s}", "[count, mean(temp)]");
+    auto r = other.op().restore(state);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "window state does not match this window's configuration");
+  }
+  SECTION("other aggregated fields") {
+    WindowHarness other("{type: tumbling, size: 10s}", "[count, mean(temp), max(vib)]");
+    auto r = other.op().restore(state);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "window state does not match this window's configuration");
+  }
+  SECTION("a truncated snapshot") {
+    WindowHarness same("{type: tumbling, size: 10s}", "[count, mean(temp)]");
+    state.resize(state.size() - 3);
+    auto r = same.op().restore(state);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message == "window state does not match this window's configuration");
+  }
+}
+
+TEST_CASE("a snapshot of an empty operator restores to an empty operator", "[operators][tumbling]") {
+  WindowHarness original("{type: tumbling, size: 10s}", "[count]");
+  std::vector<std::byte> state;
+  original.op().snapshot(state);
+  WindowHarness restored("{type: tumbling, size: 10s}", "[count]");
+  REQUIRE(restored.op().restore(state).ok());
+  restored.flush();
+  CHECK(restored.summaries().empty());
+}
+
+}  // namespace vigil::test
