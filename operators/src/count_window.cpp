@@ -47,6 +47,11 @@ void CountWindow::process(std::span<const Event> events, runtime::SummarySink& o
     if (ev.flags & runtime::kRecordBegin) {
       // The previous record is complete now (queues hand out whole records).
       if (cur_key_ != UINT32_MAX) fire(cur_key_);
+      cur_key_ = UINT32_MAX;
+      if (ev.key.generation != keys_->generation(index)) {
+        counters_.stale.add();  // its key was evicted while the record waited in a queue
+        continue;
+      }
       on_record(ev);
     } else if (index != cur_key_) {
       continue;
@@ -120,6 +125,18 @@ void CountWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept 
     if (k.live && k.records % static_cast<std::uint64_t>(p_.every) != 0) counters_.incomplete.add();
     k = KeyState{};
   }
+}
+
+void CountWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
+  if (key.index >= capacity_) return;
+  out_ = &out;
+  if (cur_key_ == key.index) fire(cur_key_);
+  cur_key_ = UINT32_MAX;
+  KeyState& k = state_[key.index];
+  if (!k.live || k.generation != key.generation) return;
+  if (k.records % static_cast<std::uint64_t>(p_.every) != 0) counters_.incomplete.add();
+  counters_.evicted_keys.add();
+  k = KeyState{};
 }
 
 void CountWindow::snapshot(std::vector<std::byte>& out) const {

@@ -13,7 +13,7 @@ constexpr std::uint32_t kSnapshotMagic = 0x56534531;  // "VSE1"
 
 SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SessionWindowParams& p)
     : plan_(std::move(plan)), p_(p), keys_(setup.keys),
-      buffer_(setup.limits.max_keys * 2 + 64, plan_.schema.columns.size(), nullptr) {
+      buffer_(setup.limits.max_keys * p.max_open + 64, plan_.schema.columns.size(), nullptr) {
   source_ooo_.assign(setup.source_time.size(), 0);
   for (std::size_t i = 0; i < setup.source_time.size(); ++i) source_ooo_[i] = setup.source_time[i].max_out_of_order;
   for (auto s : setup.sources) {
@@ -142,6 +142,12 @@ void SessionWindow::on_sample(const Event& ev) noexcept {
   KeyState& k = state_[index];
   if (begin) {
     finish_late();
+    if (ev.key.generation != keys_->generation(index)) {
+      counters_.stale.add();  // its key was evicted while the record waited in a queue
+      cur_key_ = UINT32_MAX;
+      cur_slot_ = SIZE_MAX;
+      return;
+    }
     counters_.records.add();
     const Nanos t = ev.time;
     if (!k.live || k.generation != ev.key.generation) {
@@ -252,6 +258,17 @@ void SessionWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcep
   fire_many(false, runtime::kMaxTime, true);
   for (auto& k : state_) k = KeyState{};
   for (auto& s : sessions_) s.open = false;
+}
+
+void SessionWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
+  if (key.index >= capacity_) return;
+  KeyState& k = state_[key.index];
+  if (!k.live || k.generation != key.generation) return;
+  out_ = &out;
+  finish_late();
+  fire_key(key.index, runtime::kMaxTime, false);
+  counters_.evicted_keys.add();
+  k = KeyState{};
 }
 
 void SessionWindow::snapshot(std::vector<std::byte>& out) const {

@@ -122,6 +122,12 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
   KeyState& k = state_[index];
   if (begin) {
     finish_late();
+    if (ev.key.generation != keys_->generation(index)) {
+      counters_.stale.add();  // its key was evicted while the record waited in a queue
+      cur_key_ = UINT32_MAX;
+      cur_insert_ = false;
+      return;
+    }
     counters_.records.add();
     const Nanos t = ev.time;
     const Nanos own_wm = t - source_ooo_[ev.source];
@@ -383,6 +389,22 @@ void SlicedWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept
   fire_ordered(true);
   for (auto& k : state_) k = KeyState{};
   std::fill(slice_no_.begin(), slice_no_.end(), kNoSlice);
+}
+
+void SlicedWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
+  if (key.index >= capacity_) return;
+  KeyState& k = state_[key.index];
+  if (!k.live || k.generation != key.generation) return;
+  out_ = &out;
+  finish_late();
+  rank_order_.clear();
+  rank_order_.push_back(key.index);
+  stop_end_[key.index] = std::numeric_limits<std::int64_t>::max();
+  fire_ordered(false);
+  counters_.evicted_keys.add();
+  k = KeyState{};
+  std::int64_t* nos = &slice_no_[key.index * ring_];
+  std::fill(nos, nos + ring_, kNoSlice);
 }
 
 void SlicedWindow::snapshot(std::vector<std::byte>& out) const {

@@ -22,6 +22,7 @@ class SlicedWindow final : public runtime::Operator {
 
   void process(std::span<const Event> events, runtime::SummarySink& out) noexcept override;
   void flush(runtime::FlushMode mode, runtime::SummarySink& out) noexcept override;
+  void evict(KeyId key, runtime::SummarySink& out) noexcept override;
   void snapshot(std::vector<std::byte>& out) const override;
   runtime::Result<void> restore(std::span<const std::byte> in) override;
   const runtime::SummarySchema& schema() const noexcept override { return plan_.schema; }

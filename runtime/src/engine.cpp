@@ -13,6 +13,7 @@ constexpr ConfigKey kLimitKeys[] = {
     {"max_keys", KeyType::integer, Required::no, "1024", "Keys (machines, units) tracked at once; state is preallocated for this many.", 1, 10'000'000},
     {"queue_depth", KeyType::integer, Required::no, "65536", "Events each source queue holds before its overflow policy applies.", 16, 100'000'000},
     {"batch_size", KeyType::integer, Required::no, "1024", "Events the pipeline thread takes from a queue at a time.", 1, 1'000'000},
+    {"key_ttl", KeyType::duration, Required::no, "0s", "A key that sends nothing for this long (processing time) has its windows fired and its slot freed for new keys; 0: never."},
 };
 constexpr ConfigKey kTopKeys[] = {
     {"vigil", KeyType::integer, Required::yes, {}, "Config format version; write 1.", 1, 1},
@@ -94,7 +95,11 @@ struct Engine::Impl {
   FanOut fanout;
   std::unique_ptr<SummaryBuffer> stage;
   Doorbell doorbell;
-  Nanos run_seconds = 0;
+  Nanos now = kMinTime;           // processing clock: monotonic live, max event time in replay
+  Nanos next_ttl_check = kMinTime;
+  std::vector<Nanos> key_last_seen;        // per key slot, processing time of its last record
+  std::vector<std::uint32_t> key_generation;
+  Counter evicted;
 
   void build(Diagnostics& diag);
   void build_sources(const ConfigNode& list, Diagnostics& diag);
@@ -102,6 +107,7 @@ struct Engine::Impl {
   void build_outputs(const ConfigNode* map, Diagnostics& diag);
   void dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended);
   void flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode);
+  void evict_idle_keys();
 };
 
 std::string describe_core_keys() {
@@ -133,6 +139,7 @@ void Engine::Impl::build(Diagnostics& diag) {
   if (lim.has("max_keys")) limits.max_keys = static_cast<std::size_t>(lim.integer("max_keys"));
   if (lim.has("queue_depth")) limits.queue_depth = static_cast<std::size_t>(lim.integer("queue_depth"));
   if (lim.has("batch_size")) limits.batch_size = static_cast<std::size_t>(lim.integer("batch_size"));
+  limits.key_ttl = lim.duration("key_ttl");
   if (!diag.empty()) return;
   keys = std::make_unique<KeyTable>(limits.max_keys);
 
@@ -381,9 +388,22 @@ void Engine::Impl::flush_pipelines(const std::vector<std::size_t>& which, FlushM
   stage->release();
 }
 
+void Engine::Impl::evict_idle_keys() {
+  if (limits.key_ttl <= 0 || now < next_ttl_check) return;
+  next_ttl_check = now + std::max<Nanos>(limits.key_ttl / 8, 1);
+  for (std::size_t i = 0; i < key_last_seen.size(); ++i) {
+    if (key_last_seen[i] == kMinTime || now - key_last_seen[i] < limits.key_ttl) continue;
+    const KeyId id{static_cast<std::uint32_t>(i), key_generation[i]};
+    for (auto& p : pipelines) p->evict(id, *stage);
+    stage->release();
+    keys->retire(id);  // the slot goes to a new key only when the table is full
+    key_last_seen[i] = kMinTime;
+    evicted.add();
+  }
+}
+
 void Engine::Impl::dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended) {
   const auto& subs = subscribers[s];
-  std::size_t begin = 0;
   auto forward = [&](std::span<const Event> part) {
     if (part.empty() || subs.empty()) return;
     if (subs.size() == 1) {
@@ -402,18 +422,35 @@ void Engine::Impl::dispatch(SourceIndex s, std::span<const Event> events, std::v
       i = j;
     }
   };
+  const bool ttl = limits.key_ttl > 0;
+  const bool replay = options.mode == EngineMode::replay;
+  std::size_t begin = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
-    if (events[i].kind != EventKind::end_of_stream) continue;
-    forward(events.subspan(begin, i - begin));
-    begin = i + 1;
-    ended[s] = true;
-    std::vector<std::size_t> done;
-    for (std::size_t p : subs) {
-      bool all = true;
-      for (SourceIndex other : pipeline_sources[p]) all = all && ended[other];
-      if (all) done.push_back(p);
+    const Event& e = events[i];
+    if (e.kind == EventKind::end_of_stream) {
+      forward(events.subspan(begin, i - begin));
+      begin = i + 1;
+      ended[s] = true;
+      std::vector<std::size_t> done;
+      for (std::size_t p : subs) {
+        bool all = true;
+        for (SourceIndex other : pipeline_sources[p]) all = all && ended[other];
+        if (all) done.push_back(p);
+      }
+      flush_pipelines(done, FlushMode::end_of_input);
+      continue;
     }
-    flush_pipelines(done, FlushMode::end_of_input);
+    if (!ttl || e.kind != EventKind::sample || !(e.flags & kRecordBegin) || e.key.index >= key_last_seen.size())
+      continue;
+    if (replay && e.time > now) now = e.time;  // replay's processing clock is event time
+    key_generation[e.key.index] = e.key.generation;
+    key_last_seen[e.key.index] = now;
+    if (replay && now >= next_ttl_check) {
+      // Evict at the same record every run, whatever the batching.
+      forward(events.subspan(begin, i - begin));
+      begin = i;
+      evict_idle_keys();
+    }
   }
   forward(events.subspan(begin));
 }
@@ -425,6 +462,8 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
   for (const auto& p : m.pipelines) max_columns = std::max(max_columns, p->schema().columns.size());
   m.stage = std::make_unique<SummaryBuffer>(std::max<std::size_t>(4096, m.limits.max_keys * 4), max_columns, &m.fanout);
   for (const auto& o : m.outputs) m.fanout.outputs.push_back(o.get());
+  m.key_last_seen.assign(m.limits.max_keys, kMinTime);
+  m.key_generation.assign(m.limits.max_keys, 0);
 
   for (std::size_t i = 0; i < m.outputs.size(); ++i) {
     if (auto r = m.outputs[i]->start(); !r) {
@@ -458,6 +497,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
   while (failure.ok() && !stop.load(std::memory_order_relaxed)) {
     if (run_for > 0 && m.mono.now() - start >= run_for) break;
     bool any = false;
+    if (live) m.now = m.mono.now();
     for (std::size_t s : started) {
       std::size_t n = m.queues[s]->pop(buffer);
       if (n == 0) continue;
@@ -480,6 +520,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
         last_tick = now;
       }
     }
+    if (live) m.evict_idle_keys();
     if (!any) m.doorbell.wait_for(live ? tick_interval : kNanosPerMilli);
   }
 
@@ -536,12 +577,13 @@ std::string Engine::stats_json() const {
     out += ",\"windows\":" + std::to_string(c.windows.get());
     out += ",\"partial\":" + std::to_string(c.partial.get());
     out += ",\"key_overflow\":" + std::to_string(c.key_overflow.get());
-    out += ",\"evicted_keys\":" + std::to_string(c.evicted_keys.get());
+    out += ",\"stale\":" + std::to_string(c.stale.get());
     out += ",\"incomplete\":" + std::to_string(c.incomplete.get());
     out += ",\"state_bytes\":" + std::to_string(m.pipelines[i]->state_bytes());
     out += '}';
   }
-  out += "],\"summaries\":" + std::to_string(m.fanout.emitted.get()) + "}";
+  out += "],\"evicted_keys\":" + std::to_string(m.evicted.get());
+  out += ",\"summaries\":" + std::to_string(m.fanout.emitted.get()) + "}";
   return out;
 }
 

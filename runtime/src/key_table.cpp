@@ -1,5 +1,6 @@
 #include "vigil/runtime/key_table.hpp"
 
+#include <atomic>
 #include <cstring>
 
 namespace vigil::runtime {
@@ -8,7 +9,8 @@ struct KeyTable::Slot {
   char name[kMaxKeyLength];
   std::uint8_t length = 0;
   bool live = false;
-  std::uint32_t generation = 0;
+  bool dormant = false;
+  std::atomic<std::uint32_t> generation{0};
   std::uint64_t rank = 0;
   std::string_view view() const noexcept { return {name, length}; }
 };
@@ -29,6 +31,7 @@ KeyTable::KeyTable(std::size_t capacity)
   index_ = std::make_unique<std::int32_t[]>(buckets_);
   for (std::size_t i = 0; i < buckets_; ++i) index_[i] = kEmpty;
   free_.reserve(capacity);
+  dormant_ = std::make_unique<std::uint32_t[]>(capacity);
   for (std::size_t i = capacity; i > 0; --i) free_.push_back(static_cast<std::uint32_t>(i - 1));
 }
 
@@ -51,7 +54,15 @@ std::optional<KeyId> KeyTable::intern(std::string_view name) noexcept {
   std::size_t b = bucket_of(name);
   if (index_[b] >= 0) {
     auto& slot = slots_[static_cast<std::size_t>(index_[b])];
-    return KeyId{static_cast<std::uint32_t>(index_[b]), slot.generation};
+    slot.dormant = false;
+    return KeyId{static_cast<std::uint32_t>(index_[b]), slot.generation.load(std::memory_order_relaxed)};
+  }
+  // Full: take the slot of the longest-dormant key, if any.
+  while (free_.empty() && dormant_count_ > 0) {
+    std::uint32_t d = dormant_[dormant_head_];
+    dormant_head_ = (dormant_head_ + 1) % capacity_;
+    --dormant_count_;
+    if (slots_[d].live && slots_[d].dormant) evict_locked(d);
   }
   if (free_.empty()) return std::nullopt;
   std::uint32_t i = free_.back();
@@ -66,7 +77,7 @@ std::optional<KeyId> KeyTable::intern(std::string_view name) noexcept {
   while (index_[p] >= 0) p = (p + 1) & mask;
   index_[p] = static_cast<std::int32_t>(i);
   ++size_;
-  return KeyId{i, slot.generation};
+  return KeyId{i, slot.generation.load(std::memory_order_relaxed)};
 }
 
 std::optional<KeyId> KeyTable::find(std::string_view name) const noexcept {
@@ -75,13 +86,13 @@ std::optional<KeyId> KeyTable::find(std::string_view name) const noexcept {
   std::size_t b = bucket_of(name);
   if (index_[b] < 0) return std::nullopt;
   auto i = static_cast<std::uint32_t>(index_[b]);
-  return KeyId{i, slots_[i].generation};
+  return KeyId{i, slots_[i].generation.load(std::memory_order_relaxed)};
 }
 
 std::string_view KeyTable::name(KeyId id) const noexcept {
   if (id.index >= capacity_) return {};
   const Slot& slot = slots_[id.index];
-  if (!slot.live || slot.generation != id.generation) return {};
+  if (!slot.live || slot.generation.load(std::memory_order_relaxed) != id.generation) return {};
   return slot.view();
 }
 
@@ -92,14 +103,19 @@ std::uint64_t KeyTable::first_seen(KeyId id) const noexcept {
 bool KeyTable::live(KeyId id) const noexcept {
   if (id.index >= capacity_) return false;
   std::lock_guard lock(mutex_);
-  return slots_[id.index].live && slots_[id.index].generation == id.generation;
+  return slots_[id.index].live && slots_[id.index].generation.load(std::memory_order_relaxed) == id.generation;
 }
 
 void KeyTable::evict(KeyId id) noexcept {
   std::lock_guard lock(mutex_);
   if (id.index >= capacity_) return;
   Slot& slot = slots_[id.index];
-  if (!slot.live || slot.generation != id.generation) return;
+  if (!slot.live || slot.generation.load(std::memory_order_relaxed) != id.generation) return;
+  evict_locked(id.index);
+}
+
+void KeyTable::evict_locked(std::uint32_t index) noexcept {
+  Slot& slot = slots_[index];
   // Backward-shift deletion: later members of the probe run move up into the hole, so no
   // tombstones pile up. With tombstones, a long churn of keys left no empty bucket and a
   // lookup of a new name probed forever.
@@ -115,10 +131,36 @@ void KeyTable::evict(KeyId id) noexcept {
   }
   index_[hole] = kEmpty;
   slot.live = false;
-  ++slot.generation;
-  free_.push_back(id.index);
+  slot.dormant = false;
+  slot.generation.fetch_add(1, std::memory_order_release);
+  free_.push_back(index);
   --size_;
 }
+
+void KeyTable::retire(KeyId id) noexcept {
+  std::lock_guard lock(mutex_);
+  if (id.index >= capacity_) return;
+  Slot& slot = slots_[id.index];
+  if (!slot.live || slot.dormant || slot.generation.load(std::memory_order_relaxed) != id.generation) return;
+  if (dormant_count_ == capacity_) {
+    // The ring holds woken keys too; keep only the dormant ones, in order.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < dormant_count_; ++i) {
+      std::uint32_t d = dormant_[(dormant_head_ + i) % capacity_];
+      if (slots_[d].dormant) dormant_[(dormant_head_ + kept++) % capacity_] = d;
+    }
+    dormant_count_ = kept;
+  }
+  slot.dormant = true;
+  dormant_[(dormant_head_ + dormant_count_) % capacity_] = id.index;
+  ++dormant_count_;
+}
+
+std::uint32_t KeyTable::generation(std::uint32_t index) const noexcept {
+  return index < capacity_ ? slots_[index].generation.load(std::memory_order_acquire) : 0;
+}
+
+
 
 std::size_t KeyTable::size() const noexcept {
   std::lock_guard lock(mutex_);

@@ -36,6 +36,13 @@ class KeyTable {
   std::uint64_t first_seen(KeyId id) const noexcept;
   /// Frees the slot of `id` and bumps its generation; a stale id is ignored.
   void evict(KeyId id) noexcept;
+  /// Marks a key dormant (key_ttl): it keeps its id while it may still come back, but when the
+  /// table is full a new key takes the slot of the longest-dormant key (evicting it).
+  /// Interning a dormant key's name again wakes it with the same id.
+  void retire(KeyId id) noexcept;
+  /// Generation of the key now in slot `index` (lock-free): a KeyId whose generation differs
+  /// belongs to a key that was evicted.
+  std::uint32_t generation(std::uint32_t index) const noexcept;
   /// True if `id` names the key that occupies its slot now.
   bool live(KeyId id) const noexcept;
 
@@ -50,6 +57,10 @@ class KeyTable {
   std::unique_ptr<Slot[]> slots_;
   std::unique_ptr<std::int32_t[]> index_;  // open addressing: bucket -> slot (-1 empty, -2 tombstone)
   std::vector<std::uint32_t> free_;         // reserved to capacity at construction
+  std::unique_ptr<std::uint32_t[]> dormant_;  // ring of retired slots, oldest first (may hold woken ones)
+  std::size_t dormant_head_ = 0;
+  std::size_t dormant_count_ = 0;
+  void evict_locked(std::uint32_t index) noexcept;
   std::uint64_t next_rank_ = 0;
   std::size_t size_ = 0;
   mutable std::mutex mutex_;

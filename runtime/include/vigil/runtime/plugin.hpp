@@ -22,6 +22,7 @@ struct Limits {
   std::size_t max_keys = 1024;
   std::size_t queue_depth = 65536;
   std::size_t batch_size = 1024;
+  Nanos key_ttl = 0;  ///< evict a key silent this long (processing time); 0: never
 };
 
 /// Unit of a time column.
@@ -93,6 +94,7 @@ struct PipelineCounters {
   Counter partial;         ///< of those, flushed before the watermark closed them
   Counter key_overflow;    ///< records of keys beyond the pipeline's state capacity
   Counter evicted_keys;    ///< keys whose state was freed after key_ttl
+  Counter stale;           ///< records of a key evicted while they were queued
   Counter incomplete;      ///< count windows not emitted at end of input (incomplete)
   Counter truncated;       ///< samples beyond max_samples
 };
@@ -113,6 +115,9 @@ class Operator {
   virtual void process(std::span<const Event> events, SummarySink& out) noexcept = 0;
   /// Emits every open window (partial) and clears state.
   virtual void flush(FlushMode mode, SummarySink& out) noexcept = 0;
+  /// Fires the open windows of `key` as complete and forgets its state (key_ttl eviction).
+  /// Records that still carry this KeyId afterwards are stale: counted and dropped.
+  virtual void evict(KeyId key, SummarySink& out) noexcept = 0;
   /// Serializes the open state (checkpoints); restore() accepts what snapshot() wrote.
   virtual void snapshot(std::vector<std::byte>& out) const = 0;
   virtual Result<void> restore(std::span<const std::byte> in) = 0;
