@@ -10,6 +10,7 @@ struct KeyTable::Slot {
   std::uint8_t length = 0;
   bool live = false;
   bool dormant = false;
+  std::size_t ring_pos = 0;  // where in dormant_ this key's current entry is, while dormant
   std::atomic<std::uint32_t> generation{0};
   std::uint64_t rank = 0;
   std::string_view view() const noexcept { return {name, length}; }
@@ -59,10 +60,12 @@ std::optional<KeyId> KeyTable::intern(std::string_view name) noexcept {
   }
   // Full: take the slot of the longest-dormant key, if any.
   while (free_.empty() && dormant_count_ > 0) {
-    std::uint32_t d = dormant_[dormant_head_];
+    const std::size_t p = dormant_head_;
+    std::uint32_t d = dormant_[p];
     dormant_head_ = (dormant_head_ + 1) % capacity_;
     --dormant_count_;
-    if (slots_[d].live && slots_[d].dormant) evict_locked(d);
+    // An entry left by an earlier retirement of a key that woke since is stale.
+    if (slots_[d].live && slots_[d].dormant && slots_[d].ring_pos == p) evict_locked(d);
   }
   if (free_.empty()) return std::nullopt;
   std::uint32_t i = free_.back();
@@ -143,16 +146,23 @@ void KeyTable::retire(KeyId id) noexcept {
   Slot& slot = slots_[id.index];
   if (!slot.live || slot.dormant || slot.generation.load(std::memory_order_relaxed) != id.generation) return;
   if (dormant_count_ == capacity_) {
-    // The ring holds woken keys too; keep only the dormant ones, in order.
+    // The ring holds stale entries too (keys woken, evicted, or woken and retired again since);
+    // keep only each dormant key's current entry, in order. At most capacity - 1 remain, as
+    // this key is not dormant.
     std::size_t kept = 0;
     for (std::size_t i = 0; i < dormant_count_; ++i) {
-      std::uint32_t d = dormant_[(dormant_head_ + i) % capacity_];
-      if (slots_[d].dormant) dormant_[(dormant_head_ + kept++) % capacity_] = d;
+      const std::size_t p = (dormant_head_ + i) % capacity_;
+      const std::uint32_t d = dormant_[p];
+      if (!slots_[d].dormant || slots_[d].ring_pos != p) continue;
+      const std::size_t q = (dormant_head_ + kept++) % capacity_;
+      dormant_[q] = d;
+      slots_[d].ring_pos = q;
     }
     dormant_count_ = kept;
   }
   slot.dormant = true;
-  dormant_[(dormant_head_ + dormant_count_) % capacity_] = id.index;
+  slot.ring_pos = (dormant_head_ + dormant_count_) % capacity_;
+  dormant_[slot.ring_pos] = id.index;
   ++dormant_count_;
 }
 

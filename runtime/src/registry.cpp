@@ -58,8 +58,10 @@ Nanos to_nanos(double value, TimeUnit unit) noexcept {
   return static_cast<Nanos>(std::llround(ns));
 }
 
-Result<Nanos> parse_time_value(std::string_view text, TimeUnit unit) {
-  if (unit == TimeUnit::rfc3339) return parse_rfc3339(text);
+std::optional<Nanos> parse_time_value(std::string_view text, TimeUnit unit) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (unit == TimeUnit::rfc3339) return rfc3339_to_nanos(text);
   Nanos scale = 1;
   switch (unit) {
     case TimeUnit::s: scale = kNanosPerSecond; break;
@@ -67,37 +69,33 @@ Result<Nanos> parse_time_value(std::string_view text, TimeUnit unit) {
     case TimeUnit::us: scale = kNanosPerMicro; break;
     default: break;
   }
-  auto bad = [&] { return Error{"\"" + std::string(text) + "\" is not a time"}; };
   std::size_t i = 0;
   bool negative = false;
   if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
-  std::int64_t whole = 0;
+  Nanos whole = 0;
   std::size_t digits = 0;
   for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
-    if (whole > (kMaxTime / 10)) return bad();
+    if (whole > kMaxTime / 10) return std::nullopt;
     whole = whole * 10 + (text[i] - '0');
   }
-  Nanos frac = 0;
+  Nanos fraction = 0;
   if (i < text.size() && text[i] == '.') {
     ++i;
-    Nanos place = scale / 10;
-    for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
-      frac += (text[i] - '0') * place;
+    for (Nanos place = scale / 10; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
+      fraction += (text[i] - '0') * place;
       place /= 10;
     }
   }
-  if (digits == 0) return bad();
+  if (digits == 0) return std::nullopt;
   if (i != text.size()) {
-    if (text[i] != 'e' && text[i] != 'E') return bad();
-    // from_chars takes no leading '+', which the digit path above accepts.
-    auto v = parse_real_text(text.front() == '+' ? text.substr(1) : text);
-    if (!v) return bad();
-    // Out of range is an error here as on the digit path, not a silent clamp to kMaxTime.
-    if (!(std::abs(*v * static_cast<double>(scale)) < static_cast<double>(kMaxTime))) return bad();
-    return to_nanos(*v, unit);
+    if (text[i] != 'e' && text[i] != 'E') return std::nullopt;
+    auto value = parse_real_text(text);
+    if (!value || !(std::abs(*value * static_cast<double>(scale)) < static_cast<double>(kMaxTime)))
+      return std::nullopt;
+    return to_nanos(*value, unit);
   }
-  if (whole > kMaxTime / scale) return bad();
-  Nanos ns = whole * scale + frac;
+  if (whole > (kMaxTime - fraction) / scale) return std::nullopt;
+  const Nanos ns = whole * scale + fraction;
   return negative ? -ns : ns;
 }
 

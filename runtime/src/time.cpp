@@ -91,9 +91,12 @@ Result<std::int64_t> parse_size(std::string_view text) {
 }
 
 Result<Nanos> parse_rfc3339(std::string_view text) {
-  auto bad = [&] {
-    return Error{"\"" + std::string(text) + "\" is not an RFC 3339 time; use 2024-03-01T12:00:00Z or 2024-03-01T12:00:00.250+01:00"};
-  };
+  if (auto t = rfc3339_to_nanos(text)) return *t;
+  return Error{"\"" + std::string(text) + "\" is not an RFC 3339 time; use 2024-03-01T12:00:00Z or 2024-03-01T12:00:00.250+01:00"};
+}
+
+std::optional<Nanos> rfc3339_to_nanos(std::string_view text) noexcept {
+  auto bad = []() -> std::optional<Nanos> { return std::nullopt; };
   auto digits = [&](std::size_t pos, std::size_t n, int& out) {
     if (pos + n > text.size()) return false;
     int v = 0;

@@ -37,15 +37,6 @@ std::string_view unit_name(TimeUnit unit) noexcept {
   return "?";
 }
 
-Nanos unit_scale(TimeUnit unit) noexcept {
-  switch (unit) {
-    case TimeUnit::s: return runtime::kNanosPerSecond;
-    case TimeUnit::ms: return runtime::kNanosPerMilli;
-    case TimeUnit::us: return runtime::kNanosPerMicro;
-    default: return 1;
-  }
-}
-
 std::string_view trim(std::string_view text) noexcept {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
@@ -61,47 +52,6 @@ bool parse_value(std::string_view text, double& out) noexcept {
   }
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(out);
-}
-
-// Numeric times are read as exact decimals (1709294400.123456789 s keeps every digit; digits
-// beyond 1 ns are cut); only exponent notation goes through a double.
-std::optional<Nanos> parse_time(std::string_view text, TimeUnit unit) noexcept {
-  text = trim(text);
-  if (unit == TimeUnit::rfc3339) {
-    auto t = runtime::parse_rfc3339(text);
-    if (!t) return std::nullopt;
-    return *t;
-  }
-  const Nanos scale = unit_scale(unit);
-  std::size_t i = 0;
-  bool negative = false;
-  if (i < text.size() && (text[i] == '-' || text[i] == '+')) negative = text[i++] == '-';
-  Nanos whole = 0;
-  std::size_t digits = 0;
-  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
-    if (whole > runtime::kMaxTime / 10) return std::nullopt;
-    whole = whole * 10 + (text[i] - '0');
-  }
-  Nanos fraction = 0;
-  if (i < text.size() && text[i] == '.') {
-    ++i;
-    for (Nanos place = scale / 10; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i, ++digits) {
-      fraction += (text[i] - '0') * place;
-      place /= 10;
-    }
-  }
-  if (digits == 0) return std::nullopt;
-  if (i != text.size()) {
-    if (text[i] != 'e' && text[i] != 'E') return std::nullopt;
-    double value = 0;
-    if (!parse_value(text, value)) return std::nullopt;
-    const double ns = value * static_cast<double>(scale);
-    if (!(std::abs(ns) < static_cast<double>(runtime::kMaxTime))) return std::nullopt;
-    return runtime::to_nanos(value, unit);
-  }
-  if (whole > (runtime::kMaxTime - fraction) / scale) return std::nullopt;
-  const Nanos ns = whole * scale + fraction;
-  return negative ? -ns : ns;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -282,7 +232,7 @@ class CsvReplay final : public runtime::Source {
       if (key.empty()) return malformed(row.line, "the key column \"%s\" is empty", mapping_.key.c_str());
     }
     const std::string_view time_text = cells_[time_column_];
-    const auto time = parse_time(time_text, mapping_.time.unit);
+    const auto time = runtime::parse_time_value(time_text, mapping_.time.unit);
     if (!time) {
       const int shown = static_cast<int>(std::min<std::size_t>(time_text.size(), 64));
       if (mapping_.time.unit == TimeUnit::rfc3339)

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,9 +33,10 @@ Result<TimeUnit> parse_time_unit(std::string_view text);
 /// precision past 2^53 ns: prefer parse_time_value for text.
 Nanos to_nanos(double value, TimeUnit unit) noexcept;
 /// Parses a time cell exactly: integers and decimals ("1700000000123", "1700000000.123456")
-/// are converted digit by digit, so ms-epoch values land on the exact ns; exponents fall back to
-/// double; TimeUnit::rfc3339 parses RFC 3339 text.
-Result<Nanos> parse_time_value(std::string_view text, TimeUnit unit);
+/// are converted digit by digit, so ms-epoch values land on the exact ns (digits below 1 ns are
+/// cut); exponents fall back to double; TimeUnit::rfc3339 parses RFC 3339 text. Surrounding
+/// blanks are allowed. nullopt for anything else. Allocation-free (decoders call it per record).
+std::optional<Nanos> parse_time_value(std::string_view text, TimeUnit unit) noexcept;
 
 /// A source's `time:` block: where event time comes from and how disordered it may be.
 struct SourceTime {

@@ -2,6 +2,7 @@
 // Time inside Vigil is int64 nanoseconds. Clocks are injectable so tests and replay are deterministic.
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "vigil/runtime/result.hpp"
@@ -55,6 +56,8 @@ Result<std::int64_t> parse_size(std::string_view text);
 
 /// Parses an RFC 3339 timestamp ("2024-03-01T12:00:00.5Z", "+01:00" offsets) to epoch ns.
 Result<Nanos> parse_rfc3339(std::string_view text);
+/// The same without an error message: nullopt when `text` is not RFC 3339. Allocation-free.
+std::optional<Nanos> rfc3339_to_nanos(std::string_view text) noexcept;
 
 /// Formats a duration the way users write it ("10s", "1500ms").
 std::string format_duration(Nanos d);
