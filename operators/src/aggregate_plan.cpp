@@ -74,3 +74,24 @@ void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyI
 }
 
 }  // namespace vigil::operators
+
+namespace vigil::operators {
+
+void put_key(std::vector<std::byte>& out, const runtime::KeyTable& keys, KeyId id) {
+  auto name = keys.name(id);
+  put_bytes(out, static_cast<std::uint32_t>(name.size()));
+  const auto* p = reinterpret_cast<const std::byte*>(name.data());
+  out.insert(out.end(), p, p + name.size());
+}
+
+runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable& keys, std::size_t capacity) {
+  std::uint32_t len = 0;
+  if (!get_bytes(in, len) || in.size() < len) return runtime::Error{"window state is truncated"};
+  std::string name(reinterpret_cast<const char*>(in.data()), len);
+  in = in.subspan(len);
+  auto id = keys.intern(name);
+  if (!id || id->index >= capacity) return runtime::Error{"key table full while restoring \"" + name + "\""};
+  return *id;
+}
+
+}  // namespace vigil::operators

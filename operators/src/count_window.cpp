@@ -40,18 +40,11 @@ void CountWindow::process(std::span<const Event> events, runtime::SummarySink& o
       continue;
     }
     const std::uint32_t index = ev.key.index;
-    if (index >= capacity_) {
-      if (ev.flags & runtime::kRecordBegin) counters_.key_overflow.add();
-      continue;
-    }
     if (ev.flags & runtime::kRecordBegin) {
       // The previous record is complete now (queues hand out whole records).
       if (cur_key_ != UINT32_MAX) fire(cur_key_);
       cur_key_ = UINT32_MAX;
-      if (ev.key.generation != keys_->generation(index)) {
-        counters_.stale.add();  // its key was evicted while the record waited in a queue
-        continue;
-      }
+      if (!admit_key(ev, capacity_, *keys_, counters_)) continue;
       on_record(ev);
     } else if (index != cur_key_) {
       continue;
@@ -150,10 +143,7 @@ void CountWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    auto name = keys_->name(KeyId{i, k.generation});
-    put_bytes(out, static_cast<std::uint32_t>(name.size()));
-    const auto* p = reinterpret_cast<const std::byte*>(name.data());
-    out.insert(out.end(), p, p + name.size());
+    put_key(out, *keys_, KeyId{i, k.generation});
     put_bytes(out, k.records);
     for (std::size_t r = 0; r < ring_; ++r) {
       put_bytes(out, panes_[i * ring_ + r]);
@@ -172,12 +162,8 @@ runtime::Result<void> CountWindow::restore(std::span<const std::byte> in) {
       !get_bytes(in, fields) || !get_bytes(in, live) || size != p_.size || every != p_.every || fields != fields_)
     return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
-    std::uint32_t len = 0;
-    if (!get_bytes(in, len) || in.size() < len) return bad();
-    std::string name(reinterpret_cast<const char*>(in.data()), len);
-    in = in.subspan(len);
-    auto id = keys_->intern(name);
-    if (!id || id->index >= capacity_) return runtime::Error{"key table full while restoring \"" + name + "\""};
+    auto id = get_key(in, *keys_, capacity_);
+    if (!id) return std::move(id).error();
     KeyState& k = state_[id->index];
     k = KeyState{};
     k.live = true;

@@ -135,19 +135,13 @@ std::size_t SessionWindow::place(std::uint32_t index, Nanos t) noexcept {
 void SessionWindow::on_sample(const Event& ev) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
   const std::uint32_t index = ev.key.index;
-  if (index >= capacity_) {
-    if (begin) counters_.key_overflow.add();
+  if (begin) finish_late();
+  if (!admit_key(ev, capacity_, *keys_, counters_)) {
+    if (begin) cur_key_ = UINT32_MAX;
     return;
   }
   KeyState& k = state_[index];
   if (begin) {
-    finish_late();
-    if (ev.key.generation != keys_->generation(index)) {
-      counters_.stale.add();  // its key was evicted while the record waited in a queue
-      cur_key_ = UINT32_MAX;
-      cur_slot_ = SIZE_MAX;
-      return;
-    }
     counters_.records.add();
     const Nanos t = ev.time;
     if (!k.live || k.generation != ev.key.generation) {
@@ -282,10 +276,7 @@ void SessionWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    auto name = keys_->name(KeyId{i, k.generation});
-    put_bytes(out, static_cast<std::uint32_t>(name.size()));
-    const auto* p = reinterpret_cast<const std::byte*>(name.data());
-    out.insert(out.end(), p, p + name.size());
+    put_key(out, *keys_, KeyId{i, k.generation});
     put_bytes(out, k.max_ts);
     put_bytes(out, k.wm);
     put_bytes(out, k.open);
@@ -308,12 +299,8 @@ runtime::Result<void> SessionWindow::restore(std::span<const std::byte> in) {
       fields != fields_)
     return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
-    std::uint32_t len = 0;
-    if (!get_bytes(in, len) || in.size() < len) return bad();
-    std::string name(reinterpret_cast<const char*>(in.data()), len);
-    in = in.subspan(len);
-    auto id = keys_->intern(name);
-    if (!id || id->index >= capacity_) return runtime::Error{"key table full while restoring \"" + name + "\""};
+    auto id = get_key(in, *keys_, capacity_);
+    if (!id) return std::move(id).error();
     KeyState& k = state_[id->index];
     k = KeyState{};
     k.live = true;

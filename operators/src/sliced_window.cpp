@@ -115,19 +115,13 @@ void SlicedWindow::process(std::span<const Event> events, runtime::SummarySink& 
 void SlicedWindow::on_sample(const Event& ev) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
   const std::uint32_t index = ev.key.index;
-  if (index >= capacity_) {
-    if (begin) counters_.key_overflow.add();
+  if (begin) finish_late();
+  if (!admit_key(ev, capacity_, *keys_, counters_)) {
+    if (begin) cur_key_ = UINT32_MAX;
     return;
   }
   KeyState& k = state_[index];
   if (begin) {
-    finish_late();
-    if (ev.key.generation != keys_->generation(index)) {
-      counters_.stale.add();  // its key was evicted while the record waited in a queue
-      cur_key_ = UINT32_MAX;
-      cur_insert_ = false;
-      return;
-    }
     counters_.records.add();
     const Nanos t = ev.time;
     const Nanos own_wm = t - source_ooo_[ev.source];
@@ -419,10 +413,7 @@ void SlicedWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    auto name = keys_->name(KeyId{i, k.generation});
-    put_bytes(out, static_cast<std::uint32_t>(name.size()));
-    const auto* p = reinterpret_cast<const std::byte*>(name.data());
-    out.insert(out.end(), p, p + name.size());
+    put_key(out, *keys_, KeyId{i, k.generation});
     put_bytes(out, k.max_ts);
     put_bytes(out, k.wm);
     put_bytes(out, k.next_end);
@@ -447,15 +438,11 @@ runtime::Result<void> SlicedWindow::restore(std::span<const std::byte> in) {
     return bad();
   if (size != p_.size || hop != p_.hop || offset != p_.offset || fields != fields_) return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
-    std::uint32_t len = 0;
-    if (!get_bytes(in, len) || in.size() < len) return bad();
-    std::string name(reinterpret_cast<const char*>(in.data()), len);
-    in = in.subspan(len);
+    auto id = get_key(in, *keys_, capacity_);
+    if (!id) return std::move(id).error();
     KeyState k;
     std::uint32_t slices = 0;
     if (!get_bytes(in, k.max_ts) || !get_bytes(in, k.wm) || !get_bytes(in, k.next_end) || !get_bytes(in, slices)) return bad();
-    auto id = keys_->intern(name);
-    if (!id || id->index >= capacity_) return runtime::Error{"key table full while restoring \"" + name + "\""};
     reset_key(id->index, *id, k.max_ts, k.wm);
     KeyState& dst = state_[id->index];
     dst.next_end = k.next_end;

@@ -60,6 +60,28 @@ void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyI
                   Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
                   std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept;
 
+/// Writes a key's name (length-prefixed) into a window snapshot.
+void put_key(std::vector<std::byte>& out, const runtime::KeyTable& keys, KeyId id);
+/// Reads a name written by put_key and interns it; an error when the bytes are malformed, the
+/// key table is full or the slot is beyond the operator's capacity.
+runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable& keys, std::size_t capacity);
+
+/// Whether a record's key can be processed: its slot is within capacity and its KeyId is the
+/// key now in that slot. Counts refusals (key_overflow, stale) on the record's first value.
+inline bool admit_key(const Event& ev, std::size_t capacity, const runtime::KeyTable& keys,
+                      runtime::PipelineCounters& counters) noexcept {
+  const bool begin = ev.flags & runtime::kRecordBegin;
+  if (ev.key.index >= capacity) {
+    if (begin) counters.key_overflow.add();
+    return false;
+  }
+  if (begin && ev.key.generation != keys.generation(ev.key.index)) {
+    counters.stale.add();  // its key was evicted while the record waited in a queue
+    return false;
+  }
+  return true;
+}
+
 /// Appends raw bytes of a trivially copyable value (window snapshots).
 template <class T>
 void put_bytes(std::vector<std::byte>& out, const T& v) {

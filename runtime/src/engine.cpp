@@ -132,15 +132,18 @@ void Engine::Impl::build(Diagnostics& diag) {
     diag.error(top.mark, "", "a Vigil config is a map with keys vigil, gateway, limits, sources, pipelines, outputs");
     return;
   }
+  const std::size_t before = diag.lines().size();
   validate_block(top, kTopKeys, "", diag, kTopKeysIgnore);
   Block b(&top, kTopKeys);
   gateway = b.has("gateway") ? b.string("gateway") : host_name();
-  Block lim = b.child("limits");
-  if (lim.has("max_keys")) limits.max_keys = static_cast<std::size_t>(lim.integer("max_keys"));
-  if (lim.has("queue_depth")) limits.queue_depth = static_cast<std::size_t>(lim.integer("queue_depth"));
-  if (lim.has("batch_size")) limits.batch_size = static_cast<std::size_t>(lim.integer("batch_size"));
-  limits.key_ttl = lim.duration("key_ttl");
-  if (!diag.empty()) return;
+  // With an error up here, keep the default limits and go on: every problem gets reported.
+  if (diag.lines().size() == before) {
+    Block lim = b.child("limits");
+    if (lim.has("max_keys")) limits.max_keys = static_cast<std::size_t>(lim.integer("max_keys"));
+    if (lim.has("queue_depth")) limits.queue_depth = static_cast<std::size_t>(lim.integer("queue_depth"));
+    if (lim.has("batch_size")) limits.batch_size = static_cast<std::size_t>(lim.integer("batch_size"));
+    limits.key_ttl = lim.duration("key_ttl");
+  }
   keys = std::make_unique<KeyTable>(limits.max_keys);
 
   const ConfigNode* src = top.find("sources");
@@ -234,6 +237,9 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
     std::size_t before = diag.lines().size();
     validate_block(node, kPipelineKeys, path, diag);
     if (diag.lines().size() != before) continue;
+    // Problems that stop the window from being built; others (e.g. `from:`) are reported
+    // alongside whatever the window factory finds in the aggregates.
+    std::size_t blocking = 0;
     Block b(&node, kPipelineKeys);
     PipelineSetup setup;
     setup.name = b.string("name");
@@ -280,9 +286,11 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
                  "unknown window type \"" + type->scalar + "\"; window types: " + registry->window_names());
     } else {
       constexpr std::string_view kIgnore[] = {"type"};
+      std::size_t at = diag.lines().size();
       validate_block(*window, plugin->keys, path + ".window", diag, kIgnore);
+      blocking += diag.lines().size() - at;
     }
-    if (diag.lines().size() != before || !plugin) continue;
+    if (blocking > 0 || !plugin) continue;
     setup.window = Block(window, plugin->keys);
     setup.aggregates = node.find("aggregates");
     auto op = plugin->make(setup);
@@ -290,6 +298,7 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
       if (diag.lines().size() == before) diag.error(node.mark, path, "could not be set up");
       continue;
     }
+    if (diag.lines().size() != before) continue;
     for (SourceIndex s : setup.sources) subscribers[s].push_back(pipelines.size());
     pipeline_sources.push_back(setup.sources);
     pipelines.push_back(std::move(op));

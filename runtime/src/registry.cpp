@@ -89,7 +89,8 @@ std::optional<Nanos> parse_time_value(std::string_view text, TimeUnit unit) noex
   if (digits == 0) return std::nullopt;
   if (i != text.size()) {
     if (text[i] != 'e' && text[i] != 'E') return std::nullopt;
-    auto value = parse_real_text(text);
+    // from_chars takes no leading '+', which the digit path above accepts.
+    auto value = parse_real_text(text.front() == '+' ? text.substr(1) : text);
     if (!value || !(std::abs(*value * static_cast<double>(scale)) < static_cast<double>(kMaxTime)))
       return std::nullopt;
     return to_nanos(*value, unit);

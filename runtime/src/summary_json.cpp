@@ -34,8 +34,12 @@ void append_json_number(double value, std::string& out) {
     return;
   }
   if (value == 0) value = 0;  // -0 prints as 0
-  char buf[32];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  // Whole numbers below 1e21 print as plain digits (100000, not 1e+05), as JavaScript does;
+  // everything else in the shortest form that reads back to the same double.
+  char buf[40];
+  const bool plain = std::trunc(value) == value && std::fabs(value) < 1e21;
+  auto [ptr, ec] = plain ? std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed)
+                         : std::to_chars(buf, buf + sizeof buf, value);
   out.append(buf, ec == std::errc() ? static_cast<std::size_t>(ptr - buf) : 0);
 }
 

@@ -316,6 +316,38 @@ TEST_CASE("replay touches the outbox only when asked with --outbox", "[e2e][repl
   CHECK(outbox_payloads(dir.file("var/outbox.db")) == split_lines(expected));
 }
 
+TEST_CASE("replay feeds the first source by default and --source NAME feeds that one, each with its own columns",
+          "[e2e][replay]") {
+  TempDir dir;
+  // Source `a` keeps the default mapping (key column `key`, time column `ts` in ms); `b` names
+  // its key column `dev`. Each feeds its own pipeline.
+  write_file(dir.file("two.yaml"),
+             "vigil: 1\n"
+             "sources:\n"
+             "  - {name: a, type: simulator, machines: [x], signals: {temp: {}}}\n"
+             "  - {name: b, type: simulator, machines: [x], signals: {temp: {}}, key: dev}\n"
+             "pipelines:\n"
+             "  - {name: pa, from: [a], window: {type: tumbling, size: 10s}, aggregates: [count, sum(temp)]}\n"
+             "  - {name: pb, from: [b], window: {type: tumbling, size: 10s}, aggregates: [count, max(temp)]}\n");
+  write_file(dir.file("a.csv"), "key,ts,temp\nm1,1000,1.5\nm1,2000,2.5\nm2,3000,4\n");
+  write_file(dir.file("b.csv"), "dev,ts,temp\nm1,1000,1.5\nm1,2000,2.5\nm2,3000,4\n");
+
+  auto a = run_process({VIGIL_BINARY, "replay", dir.file("two.yaml"), "--input", dir.file("a.csv")});
+  INFO("stderr: " << a.err);
+  CHECK(a.exit_code == 0);
+  // m1: 1.5 + 2.5 = 4 over 2 records; m2: 4 over 1 record; all in [0, 10000), flushed at the end.
+  CHECK(a.out ==
+        "{\"pipeline\":\"pa\",\"key\":\"m1\",\"start\":0,\"end\":10000,\"count\":2,\"temp_sum\":4,\"partial\":true}\n"
+        "{\"pipeline\":\"pa\",\"key\":\"m2\",\"start\":0,\"end\":10000,\"count\":1,\"temp_sum\":4,\"partial\":true}\n");
+
+  auto b = run_process({VIGIL_BINARY, "replay", dir.file("two.yaml"), "--input", dir.file("b.csv"), "--source", "b"});
+  INFO("stderr: " << b.err);
+  CHECK(b.exit_code == 0);
+  CHECK(b.out ==
+        "{\"pipeline\":\"pb\",\"key\":\"m1\",\"start\":0,\"end\":10000,\"count\":2,\"temp_max\":2.5,\"partial\":true}\n"
+        "{\"pipeline\":\"pb\",\"key\":\"m2\",\"start\":0,\"end\":10000,\"count\":1,\"temp_max\":4,\"partial\":true}\n");
+}
+
 TEST_CASE("replay --source with a name no source has exits 2 and lists the sources", "[e2e][replay]") {
   auto r = run_process({VIGIL_BINARY, "replay", replay_data("replay.yaml"), "--input", replay_data("input.csv"),
                         "--source", "nope"});

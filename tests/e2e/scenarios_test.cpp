@@ -56,10 +56,10 @@ std::string line_diff(const std::string& expected, const std::string& actual) {
     if (i < a.size() && j < b.size() && a[i] == b[j]) {
       out << "  " << a[i] << "\n";
       ++i, ++j;
-    } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      out << "+ " << b[j++] << "\n";
-    } else {
+    } else if (i < a.size() && (j == b.size() || lcs[i + 1][j] >= lcs[i][j + 1])) {
       out << "- " << a[i++] << "\n";
+    } else {
+      out << "+ " << b[j++] << "\n";
     }
   }
   return out.str();
@@ -84,7 +84,8 @@ TEST_CASE("every scenario under tests/scenarios replays to its expected.jsonl, b
       INFO("stderr:\n" << r.err);
       REQUIRE_FALSE(r.timed_out);
       CHECK(r.exit_code == 0);
-      if (r.out != expected) FAIL_CHECK("stdout differs from expected.jsonl (- expected, + printed):\n" << line_diff(expected, r.out));
+      if (r.out != expected)
+        FAIL_CHECK("stdout differs from expected.jsonl (- expected, + printed):\n" << line_diff(expected, r.out));
     }
   }
 }

@@ -3,6 +3,7 @@
 // from the fixture files (1-based lines and columns).
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <string>
 
 #include "test_support.hpp"
@@ -46,6 +47,16 @@ TEST_CASE("validate accepts the shipped example", "[e2e][validate]") {
   auto r = validate(source_path("examples/factory-sim.yaml"));
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Contains(": ok"));
+}
+
+TEST_CASE("validate starts nothing and creates no outbox file", "[e2e][validate]") {
+  TempDir dir;
+  std::string config = dir.file("factory-sim.yaml");
+  write_file(config, read_file(source_path("examples/factory-sim.yaml")));  // outbox: var/outbox.db
+  auto r = validate(config);
+  CHECK(r.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(dir.file("var/outbox.db")));
+  CHECK_FALSE(std::filesystem::exists(dir.file("var")));
 }
 
 TEST_CASE("validate reports an unknown top-level key and suggests the near name", "[e2e][validate]") {

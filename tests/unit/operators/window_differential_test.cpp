@@ -118,9 +118,11 @@ struct Record {
 };
 
 struct Item {
-  bool tick = false;
-  Nanos time = 0;  // tick: processing time
+  enum Kind { a_record, tick, watermark, watermark_all };
+  Kind kind = a_record;
+  Nanos time = 0;  // tick: processing time; watermark: event time
   int record = -1;
+  int key = -1;    // watermark of one key
 };
 
 struct Stream {
@@ -138,6 +140,8 @@ struct Config {
   bool late_emit = false;
   Nanos ooo = 0;
   Nanos idle = 0;
+  bool per_source = false;  // watermark: per_source
+  bool watermarks = false;  // the stream carries watermark events too
   std::size_t max_keys = 16;
   int streams = 200;
 
@@ -152,7 +156,8 @@ struct Config {
   Nanos step() const { return hopping ? hop : size; }
   std::string describe() const {
     return name + ": window " + window_yaml() + ", max_out_of_order " + runtime::format_duration(ooo) +
-           ", idle_timeout " + runtime::format_duration(idle) + ", max_keys " + std::to_string(max_keys);
+           ", idle_timeout " + runtime::format_duration(idle) + ", max_keys " + std::to_string(max_keys) +
+           (per_source ? ", watermark per_source" : "") + (watermarks ? ", with watermark events" : "");
   }
 };
 
@@ -217,8 +222,15 @@ Stream generate(const Config& c, std::uint64_t seed) {
     now += rng.range(0, pace);
     if (rng.chance(0.03)) now += (c.idle > 0 ? c.idle : 10_s) * rng.range(1, 3) / 2 + rng.below(1_s);
     while (next_tick <= now) {
-      st.items.push_back(Item{true, next_tick, -1});
+      st.items.push_back(Item{Item::tick, next_tick});
       next_tick += rng.range(min_gap, max_gap);
+    }
+    if (c.watermarks && rng.chance(0.04)) {
+      // An in-band watermark: for one key (near its own watermark) or for every key.
+      const int wk = static_cast<int>(rng.below(keys));
+      const Nanos w = frontier[static_cast<std::size_t>(wk)] - c.ooo + rng.range(-c.size, c.size);
+      if (rng.chance(0.5)) st.items.push_back(Item{Item::watermark, w, -1, wk});
+      else st.items.push_back(Item{Item::watermark_all, w});
     }
 
     Nanos& f = frontier[ks];
@@ -267,12 +279,12 @@ Stream generate(const Config& c, std::uint64_t seed) {
     r.v[kAux] = static_cast<double>(rng.range(-100, 100));
     for (int j = kFieldCount - 1; j > 0; --j) std::swap(r.order[static_cast<std::size_t>(j)], r.order[static_cast<std::size_t>(rng.below(j + 1))]);
     st.records.push_back(r);
-    st.items.push_back(Item{false, 0, static_cast<int>(st.records.size() - 1)});
+    st.items.push_back(Item{Item::a_record, 0, static_cast<int>(st.records.size() - 1)});
   }
   if (rng.chance(0.5)) {
     // Ticks after the last record: keys that went quiet close their windows before the flush.
     for (int n = 0; n < 4; ++n) {
-      st.items.push_back(Item{true, next_tick, -1});
+      st.items.push_back(Item{Item::tick, next_tick});
       next_tick += rng.range(min_gap, max_gap) * 2;
     }
   }
@@ -282,8 +294,16 @@ Stream generate(const Config& c, std::uint64_t seed) {
 std::string describe_stream(const Stream& st) {
   std::ostringstream s;
   for (const auto& item : st.items) {
-    if (item.tick) {
+    if (item.kind == Item::tick) {
       s << "  tick " << (item.time - 1'000_s) / 1'000'000 << "ms\n";
+      continue;
+    }
+    if (item.kind == Item::watermark) {
+      s << "  watermark " << key_name(item.key) << " " << rel(item.time) << "\n";
+      continue;
+    }
+    if (item.kind == Item::watermark_all) {
+      s << "  watermark (all keys) " << rel(item.time) << "\n";
       continue;
     }
     const Record& r = st.records[static_cast<std::size_t>(item.record)];
@@ -416,8 +436,12 @@ class Model {
 
   void run() {
     for (const auto& item : st_.items) {
-      if (item.tick) on_tick(item.time);
-      else on_record(item.record);
+      switch (item.kind) {
+        case Item::a_record: on_record(item.record); break;
+        case Item::tick: on_tick(item.time); break;
+        case Item::watermark: on_watermark(item.key, item.time); break;
+        case Item::watermark_all: fire_all(item.time); break;
+      }
     }
     flush();
   }
@@ -478,6 +502,30 @@ class Model {
     k.fired = std::max(k.fired, end);
   }
 
+  // Raises every seen key's watermark to at least `wm` and fires what that closes, in order of
+  // (end, key first seen).
+  void fire_all(Nanos wm) {
+    std::vector<Result> fired;
+    for (auto& [id, k] : keys_) {
+      k.wm = std::max(k.wm, wm);
+      const Nanos target = end_at_or_below(k.wm - c_.lateness);
+      while (!k.open.empty() && k.open.begin()->first <= target) {
+        fired.push_back(make(id, k.open.begin()->first, k.open.begin()->second, 0));
+        ++windows;
+        k.open.erase(k.open.begin());
+      }
+      k.fired = std::max(k.fired, target);
+    }
+    sort_and_append(fired);
+  }
+
+  void on_watermark(int key, Nanos wm) {
+    auto it = keys_.find(key);
+    if (it == keys_.end() || wm <= it->second.wm) return;
+    it->second.wm = wm;
+    fire_up_to(key, end_at_or_below(wm - c_.lateness));
+  }
+
   void on_record(int ri) {
     const Record& rec = st_.records[static_cast<std::size_t>(ri)];
     Key& k = keys_[rec.key];
@@ -486,13 +534,21 @@ class Model {
       k.seen = true;
       k.rank = next_rank_++;
       k.max_ts = t;
-      k.wm = t - c_.ooo;
+      k.wm = c_.per_source ? source_wm_ : t - c_.ooo;
       k.fired = end_at_or_below(k.wm - c_.lateness);
-    } else if (t > k.max_ts) {
+    } else if (!c_.per_source && t > k.max_ts) {
       k.max_ts = t;
       if (t - c_.ooo > k.wm) {
         k.wm = t - c_.ooo;
         fire_up_to(rec.key, end_at_or_below(k.wm - c_.lateness));
+      }
+    }
+    if (c_.per_source && t > source_max_) {
+      // One watermark for the whole source: its newest record - max_out_of_order.
+      source_max_ = t;
+      if (t - c_.ooo > source_wm_) {
+        source_wm_ = t - c_.ooo;
+        fire_all(source_wm_);
       }
     }
     k.last_active = ticked_ ? now_ : kNotYet;
@@ -557,15 +613,16 @@ class Model {
   std::uint64_t next_rank_ = 0;
   bool ticked_ = false;
   Nanos now_ = 0;
+  Nanos source_max_ = runtime::kMinTime;
+  Nanos source_wm_ = runtime::kMinTime;
 };
 
 // ---------------------------------------------------------------------------------------------
 // Running the operator.
 
 enum class Feed {
-  per_item,     // one process() call per whole record or tick
-  batches,      // random runs of whole records and ticks per call
-  per_event,    // one process() call per event (records split across calls)
+  per_item,  // one process() call per whole record or tick
+  batches,   // random runs of whole records and ticks per call
 };
 
 struct Run {
@@ -574,13 +631,54 @@ struct Run {
   std::string error;
 };
 
-Run run_operator(const Config& c, const Stream& st, Feed feed, std::uint64_t seed) {
-  Run run;
+WindowOptions options_of(const Config& c) {
   WindowOptions options;
   options.max_out_of_order = c.ooo;
   options.idle_timeout = c.idle;
   options.max_keys = c.max_keys;
-  WindowHarness h(c.window_yaml(), kAggregatesYaml, options);
+  options.watermark = c.per_source ? runtime::WatermarkScope::per_source : runtime::WatermarkScope::per_key;
+  return options;
+}
+
+// Appends the events of item `i`. A watermark for a key that has sent no record yet is left
+// out (the model ignores it too): interning the key for it would change the keys' ranks.
+void append_item(WindowHarness& h, std::vector<Event>& events, const Stream& st, std::size_t i) {
+  const Item& item = st.items[i];
+  switch (item.kind) {
+    case Item::tick:
+      events.push_back(WindowHarness::tick_event(item.time));
+      return;
+    case Item::watermark:
+    case Item::watermark_all: {
+      Event e;
+      e.kind = runtime::EventKind::watermark;
+      e.time = item.time;
+      if (item.kind == Item::watermark_all) {
+        e.flags = runtime::kAllKeys;
+      } else {
+        bool seen = false;
+        for (std::size_t j = 0; j < i && !seen; ++j)
+          seen = st.items[j].kind == Item::a_record && st.records[static_cast<std::size_t>(st.items[j].record)].key == item.key;
+        if (!seen) return;
+        e.key = h.key(key_name(item.key));
+      }
+      events.push_back(e);
+      return;
+    }
+    case Item::a_record: {
+      const Record& r = st.records[static_cast<std::size_t>(item.record)];
+      std::vector<FieldValue> values;
+      for (int f : r.order)
+        if (r.has[static_cast<std::size_t>(f)]) values.push_back(FieldValue{kFieldNames[f], r.v[static_cast<std::size_t>(f)]});
+      h.append_record(events, key_name(r.key), r.t, values);
+      return;
+    }
+  }
+}
+
+Run run_operator(const Config& c, const Stream& st, Feed feed, std::uint64_t seed) {
+  Run run;
+  WindowHarness h(c.window_yaml(), kAggregatesYaml, options_of(c));
   if (!h.ok()) {
     run.error = "the operator was not built: " + h.errors();
     return run;
@@ -596,17 +694,9 @@ Run run_operator(const Config& c, const Stream& st, Feed feed, std::uint64_t see
 
   std::vector<Event> events;
   std::vector<std::size_t> starts;  // first event of each item
-  for (const auto& item : st.items) {
+  for (std::size_t i = 0; i < st.items.size(); ++i) {
     starts.push_back(events.size());
-    if (item.tick) {
-      events.push_back(WindowHarness::tick_event(item.time));
-      continue;
-    }
-    const Record& r = st.records[static_cast<std::size_t>(item.record)];
-    std::vector<FieldValue> values;
-    for (int f : r.order)
-      if (r.has[static_cast<std::size_t>(f)]) values.push_back(FieldValue{kFieldNames[f], r.v[static_cast<std::size_t>(f)]});
-    h.append_record(events, key_name(r.key), r.t, values);
+    append_item(h, events, st, i);
   }
   starts.push_back(events.size());
 
@@ -625,9 +715,6 @@ Run run_operator(const Config& c, const Stream& st, Feed feed, std::uint64_t see
       }
       break;
     }
-    case Feed::per_event:
-      for (std::size_t i = 0; i < events.size(); ++i) h.process(all.subspan(i, 1));
-      break;
   }
   h.flush();
   for (const auto& s : h.summaries()) {
@@ -693,7 +780,7 @@ std::string compare(const std::vector<Result>& expected, const std::vector<Resul
 std::string compare_counters(const Model& m, const Run& r, const Stream& st) {
   std::ostringstream s;
   const auto records = static_cast<std::uint64_t>(
-      std::count_if(st.items.begin(), st.items.end(), [](const Item& i) { return !i.tick; }));
+      std::count_if(st.items.begin(), st.items.end(), [](const Item& i) { return i.kind == Item::a_record; }));
   if (r.records != records) s << "records counter " << r.records << ", expected " << records << "; ";
   if (r.late != m.late) s << "late counter " << r.late << ", expected " << m.late << "; ";
   if (r.late_emitted != m.late_emitted) s << "late_emitted counter " << r.late_emitted << ", expected " << m.late_emitted << "; ";
@@ -734,41 +821,20 @@ std::string check_batching(const Config& c, const Stream& st, std::uint64_t seed
   return diff.empty() ? diff : "one record per process() call (expected) vs. random batches (actual): " + diff;
 }
 
-std::string check_split_records(const Config& c, const Stream& st, std::uint64_t seed) {
-  Run whole = run_operator(c, st, Feed::per_item, seed);
-  Run split = run_operator(c, st, Feed::per_event, seed);
-  if (!whole.error.empty()) return whole.error;
-  std::string diff = compare(whole.out, split.out, true);
-  return diff.empty() ? diff : "whole records per process() call (expected) vs. one event per call (actual): " + diff;
-}
-
 // Takes a snapshot after a random number of items, restores it into a fresh operator and
 // finishes the stream there; what the fresh operator emits must equal what an uninterrupted
 // operator emits after the same point.
 std::string check_snapshot(const Config& c, const Stream& st, std::uint64_t seed) {
   Rng rng(seed ^ 0x5AA95ULL);
   const std::size_t cut = static_cast<std::size_t>(rng.range(0, static_cast<std::int64_t>(st.items.size())));
-  WindowOptions options;
-  options.max_out_of_order = c.ooo;
-  options.idle_timeout = c.idle;
-  options.max_keys = c.max_keys;
-  WindowHarness original(c.window_yaml(), kAggregatesYaml, options);
-  WindowHarness restored(c.window_yaml(), kAggregatesYaml, options);
+  WindowHarness original(c.window_yaml(), kAggregatesYaml, options_of(c));
+  WindowHarness restored(c.window_yaml(), kAggregatesYaml, options_of(c));
   if (!original.ok()) return "the operator was not built: " + original.errors();
   auto feed = [&](WindowHarness& h, std::size_t from, std::size_t to) {
     std::vector<Event> events;
     for (std::size_t i = from; i < to; ++i) {
       events.clear();
-      const Item& item = st.items[i];
-      if (item.tick) {
-        events.push_back(WindowHarness::tick_event(item.time));
-      } else {
-        const Record& r = st.records[static_cast<std::size_t>(item.record)];
-        std::vector<FieldValue> values;
-        for (int f : r.order)
-          if (r.has[static_cast<std::size_t>(f)]) values.push_back(FieldValue{kFieldNames[f], r.v[static_cast<std::size_t>(f)]});
-        h.append_record(events, key_name(r.key), r.t, values);
-      }
+      append_item(h, events, st, i);
       h.process(events);
     }
   };
@@ -917,6 +983,27 @@ std::vector<Config> hopping_configs() {
   return out;
 }
 
+std::vector<Config> watermark_configs() {
+  std::vector<Config> out;
+  out.push_back(tumbling("tumbling 10s, in-band watermarks, late emit", 10_s, 2_s));
+  out.back().watermarks = true;
+  out.back().late_emit = true;
+  out.push_back(hopping("hopping 10s/5s, in-band watermarks, lateness 2s", 10_s, 5_s, 1_s));
+  out.back().watermarks = true;
+  out.back().lateness = 2_s;
+  out.push_back(tumbling("tumbling 10s, per-source watermark, late emit", 10_s, 2_s));
+  out.back().per_source = true;
+  out.back().late_emit = true;
+  out.push_back(hopping("hopping 10s/4s, per-source watermark, in-band watermarks", 10_s, 4_s, 3_s));
+  out.back().per_source = true;
+  out.back().watermarks = true;
+  out.push_back(tumbling("tumbling 5s, per-source watermark, idle 8s, late emit", 5_s, 1_s));
+  out.back().per_source = true;
+  out.back().idle = 8_s;
+  out.back().late_emit = true;
+  return out;
+}
+
 std::vector<Config> uneven_hopping_configs() {
   std::vector<Config> out;
   out.push_back(hopping("hopping 10s/4s (size not a multiple of hop)", 10_s, 4_s, 2_s));
@@ -956,9 +1043,18 @@ TEST_CASE("idle keys close their windows as a naive recomputation says on random
   }
 }
 
+TEST_CASE("in-band and per-source watermarks close windows as a naive recomputation says on random streams",
+          "[operators][tumbling][hopping]") {
+  for (const auto& c : watermark_configs()) {
+    DYNAMIC_SECTION(c.name) { run_streams(c, &check_against_model, 8); }
+  }
+}
+
 TEST_CASE("the output does not depend on how whole records and ticks are batched into process() calls",
           "[operators][tumbling][hopping]") {
   std::vector<Config> configs = idle_configs();
+  configs.push_back(watermark_configs()[0]);
+  configs.push_back(watermark_configs()[4]);
   configs.push_back(tumbling_configs()[2]);
   configs.push_back(hopping_configs()[1]);
   for (auto& c : configs) {
@@ -967,19 +1063,12 @@ TEST_CASE("the output does not depend on how whole records and ticks are batched
   }
 }
 
-TEST_CASE("a record whose values arrive in separate process() calls counts as if it came whole",
-          "[operators][tumbling][hopping]") {
-  std::vector<Config> configs = {tumbling_configs()[1], tumbling_configs()[2], hopping_configs()[1]};
-  for (auto& c : configs) {
-    c.streams = 150;
-    DYNAMIC_SECTION(c.name) { run_streams(c, &check_split_records, 6); }
-  }
-}
-
 TEST_CASE("restoring a snapshot taken at any point continues with the output of an uninterrupted operator",
           "[operators][tumbling][hopping]") {
   std::vector<Config> configs = tumbling_configs();
   for (const auto& c : hopping_configs()) configs.push_back(c);
+  for (const auto& c : uneven_hopping_configs()) configs.push_back(c);
+  configs.push_back(watermark_configs()[2]);
   for (auto& c : configs) {
     c.streams = 100;
     DYNAMIC_SECTION(c.name) { run_streams(c, &check_snapshot, 7); }

@@ -233,7 +233,7 @@ TEST_CASE("load_config_file names nodes by the path it was given", "[runtime][co
   CHECK(at(*r, {"vigil"}).mark.str() == dir.file("plant.yaml") + ":1:8");
 }
 
-TEST_CASE("include: merges another file; the including map's own keys win", "[runtime][config]") {
+TEST_CASE("include: merges another file and the including map's own keys win", "[runtime][config]") {
   TempDir dir;
   write_file(dir.file("base.yaml"), "gateway: from-base\nvigil: 1\n");
   write_file(dir.file("plant.yaml"), "include: base.yaml\ngateway: from-plant\n");
@@ -265,7 +265,7 @@ TEST_CASE("include: merges maps deeply, member by member", "[runtime][config]") 
   CHECK(at(*r, {"outputs", "outbox", "path"}).scalar == "x.db");
 }
 
-TEST_CASE("include: takes a list of files; later files win over earlier ones", "[runtime][config]") {
+TEST_CASE("include: takes a list of files and later files win over earlier ones", "[runtime][config]") {
   TempDir dir;
   write_file(dir.file("a.yaml"), "x: from-a\nonly_a: 1\n");
   write_file(dir.file("b.yaml"), "x: from-b\nonly_b: 2\n");

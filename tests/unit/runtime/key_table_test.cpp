@@ -1,6 +1,7 @@
 // Interning of keys and field names: fixed capacity, generations on eviction, stable ranks.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <string>
@@ -228,6 +229,133 @@ TEST_CASE("threads interning the same keys agree on their ids", "[runtime][keys]
   CHECK(keys.size() == 32);
   for (std::size_t t = 1; t < seen.size(); ++t) CHECK(seen[t] == seen[0]);
   for (int k = 0; k < 32; ++k) CHECK(keys.name(seen[0][static_cast<std::size_t>(k)]) == "machine-" + std::to_string(k));
+}
+
+TEST_CASE("generation() of a slot changes when its key is evicted", "[runtime][keys]") {
+  KeyTable keys(2);
+  auto id = keys.intern("a");
+  CHECK(keys.generation(id->index) == id->generation);
+  keys.evict(*id);
+  CHECK(keys.generation(id->index) != id->generation);
+  CHECK(keys.generation(99) == 0);
+}
+
+TEST_CASE("a retired key keeps its id and name while the table has room", "[runtime][keys]") {
+  KeyTable keys(3);
+  auto a = keys.intern("a");
+  keys.retire(*a);
+  keys.intern("b");
+  keys.intern("c");
+  CHECK(keys.live(*a));
+  CHECK(keys.name(*a) == "a");
+  CHECK(*keys.intern("a") == *a);
+}
+
+TEST_CASE("a full table gives a new key the slot of the longest-dormant key", "[runtime][keys]") {
+  KeyTable keys(3);
+  auto a = keys.intern("a");
+  auto b = keys.intern("b");
+  auto c = keys.intern("c");
+  keys.retire(*b);
+  keys.retire(*a);
+  auto d = keys.intern("d");
+  REQUIRE(d);
+  CHECK(d->index == b->index);
+  CHECK_FALSE(keys.live(*b));
+  CHECK(keys.live(*a));
+  auto e = keys.intern("e");
+  REQUIRE(e);
+  CHECK(e->index == a->index);
+  CHECK_FALSE(keys.live(*a));
+  CHECK(keys.live(*c));
+  CHECK_FALSE(keys.intern("f"));  // nothing dormant any more
+  CHECK(keys.first_seen(*e) == 4);
+}
+
+TEST_CASE("interning a dormant key wakes it so its slot is no longer given away", "[runtime][keys]") {
+  KeyTable keys(2);
+  auto a = keys.intern("a");
+  keys.intern("b");
+  keys.retire(*a);
+  CHECK(*keys.intern("a") == *a);
+  CHECK_FALSE(keys.intern("c"));
+  CHECK(keys.live(*a));
+}
+
+TEST_CASE("a key retired again after waking is dormant since its latest retirement", "[runtime][keys]") {
+  KeyTable keys(3);
+  auto a = keys.intern("a");
+  auto b = keys.intern("b");
+  keys.intern("c");
+  keys.retire(*a);
+  keys.retire(*b);
+  keys.intern("a");  // wakes a
+  keys.retire(*a);   // now b has been dormant longest
+  auto d = keys.intern("d");
+  REQUIRE(d);
+  CHECK(d->index == b->index);
+  CHECK(keys.live(*a));
+  CHECK_FALSE(keys.live(*b));
+}
+
+TEST_CASE("many retire and wake cycles keep the longest-dormant order", "[runtime][keys]") {
+  KeyTable keys(2);
+  auto a = keys.intern("a");
+  auto b = keys.intern("b");
+  for (int i = 0; i < 10; ++i) {
+    keys.retire(*a);
+    keys.intern("a");
+  }
+  keys.retire(*a);
+  keys.retire(*b);
+  auto c = keys.intern("c");
+  REQUIRE(c);
+  CHECK(c->index == a->index);
+  auto d = keys.intern("d");
+  REQUIRE(d);
+  CHECK(d->index == b->index);
+  CHECK(keys.size() == 2);
+}
+
+TEST_CASE("random retire, wake and new keys agree with a model of dormancy", "[runtime][keys]") {
+  // Model: the live names, and the dormant ones in order of their latest retirement.
+  constexpr std::size_t kCapacity = 8;
+  KeyTable keys(kCapacity);
+  std::map<std::string, KeyId> live;
+  std::vector<std::string> dormant;  // oldest first
+  std::mt19937 rng(11);
+  for (int step = 0; step < 20'000; ++step) {
+    std::string name = "k" + std::to_string(rng() % 24);
+    auto known = live.find(name);
+    if (rng() % 2 == 0) {
+      if (known == live.end()) continue;
+      if (std::find(dormant.begin(), dormant.end(), name) != dormant.end()) continue;
+      keys.retire(known->second);
+      dormant.push_back(name);
+      continue;
+    }
+    auto id = keys.intern(name);
+    if (known != live.end()) {
+      REQUIRE(id);
+      REQUIRE(*id == known->second);
+      dormant.erase(std::remove(dormant.begin(), dormant.end(), name), dormant.end());
+    } else if (live.size() < kCapacity) {
+      REQUIRE(id);
+      live[name] = *id;
+    } else if (!dormant.empty()) {
+      INFO("step " << step << ": the longest-dormant key is " << dormant.front());
+      REQUIRE(id);
+      const std::string gone = dormant.front();
+      CHECK(id->index == live[gone].index);
+      CHECK_FALSE(keys.live(live[gone]));
+      live.erase(gone);
+      dormant.erase(dormant.begin());
+      live[name] = *id;
+    } else {
+      REQUIRE_FALSE(id);
+    }
+    REQUIRE(keys.size() == live.size());
+  }
 }
 
 TEST_CASE("field names get dense ids in order of first sight", "[runtime][fields]") {

@@ -188,15 +188,25 @@ TEST_CASE("parse_time_value refuses an exponent that overflows instead of clampi
   CHECK_FALSE(runtime::parse_time_value("1e400", TimeUnit::s));
 }
 
+TEST_CASE("parse_time_value ignores blanks around the number", "[runtime][time]") {
+  CHECK(runtime::parse_time_value(" 1700000000123\t", TimeUnit::ms).value() == 1'700'000'000'123'000'000LL);
+  CHECK_FALSE(runtime::parse_time_value("17 00", TimeUnit::ms));
+  CHECK_FALSE(runtime::parse_time_value("   ", TimeUnit::ms));
+}
+
+TEST_CASE("rfc3339_to_nanos agrees with parse_rfc3339 without building a message", "[runtime][time]") {
+  CHECK(runtime::rfc3339_to_nanos("2024-03-01T13:00:00+01:00").value() == kMarchFirstNoon);
+  CHECK_FALSE(runtime::rfc3339_to_nanos("2024-02-30T00:00:00Z"));
+  CHECK_FALSE(runtime::rfc3339_to_nanos("yesterday"));
+}
+
 TEST_CASE("parse_time_value reads RFC 3339 text when the unit says so", "[runtime][time]") {
   CHECK(runtime::parse_time_value("2024-03-01T13:00:00+01:00", TimeUnit::rfc3339).value() == kMarchFirstNoon);
   CHECK_FALSE(runtime::parse_time_value("1700000000123", TimeUnit::rfc3339));
 }
 
 TEST_CASE("parse_time_value refuses text that is not a time", "[runtime][time]") {
-  auto r = runtime::parse_time_value("abc", TimeUnit::ms);
-  REQUIRE_FALSE(r);
-  CHECK(r.error().message == "\"abc\" is not a time");
+  CHECK_FALSE(runtime::parse_time_value("abc", TimeUnit::ms));
   CHECK_FALSE(runtime::parse_time_value("", TimeUnit::ms));
   CHECK_FALSE(runtime::parse_time_value("-", TimeUnit::ms));
   CHECK_FALSE(runtime::parse_time_value(".", TimeUnit::ms));

@@ -55,7 +55,7 @@ class KeyTable {
   std::size_t capacity_;
   std::size_t buckets_;
   std::unique_ptr<Slot[]> slots_;
-  std::unique_ptr<std::int32_t[]> index_;  // open addressing: bucket -> slot (-1 empty, -2 tombstone)
+  std::unique_ptr<std::int32_t[]> index_;  // open addressing: bucket -> slot, -1 empty
   std::vector<std::uint32_t> free_;         // reserved to capacity at construction
   std::unique_ptr<std::uint32_t[]> dormant_;  // ring of retired slots, oldest first (may hold woken ones)
   std::size_t dormant_head_ = 0;
