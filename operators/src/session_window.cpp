@@ -16,6 +16,9 @@ SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan 
       buffer_(setup.limits.max_keys * p.max_open + 64, plan_.schema.columns.size(), nullptr) {
   source_ooo_.assign(setup.source_time.size(), 0);
   for (std::size_t i = 0; i < setup.source_time.size(); ++i) source_ooo_[i] = setup.source_time[i].max_out_of_order;
+  per_source_ = setup.watermark == runtime::WatermarkScope::per_source;
+  source_max_.assign(setup.source_time.size(), runtime::kMinTime);
+  pipeline_sources_ = setup.sources;
   for (auto s : setup.sources) {
     Nanos idle = setup.source_time[s].idle_timeout;
     if (idle > 0 && (idle_timeout_ == 0 || idle < idle_timeout_)) idle_timeout_ = idle;
@@ -45,7 +48,7 @@ void SessionWindow::process(std::span<const Event> events, runtime::SummarySink&
     switch (ev.kind) {
       case EventKind::sample: on_sample(ev); break;
       case EventKind::watermark:
-        finish_late();
+        finish_record();
         if (ev.flags & runtime::kAllKeys) {
           fire_many(false, ev.time, false);
         } else if (ev.key.index < capacity_ && state_[ev.key.index].live &&
@@ -56,7 +59,7 @@ void SessionWindow::process(std::span<const Event> events, runtime::SummarySink&
         }
         break;
       case EventKind::tick:
-        finish_late();
+        finish_record();
         on_tick(ev.time);
         break;
       case EventKind::end_of_stream: break;
@@ -64,7 +67,7 @@ void SessionWindow::process(std::span<const Event> events, runtime::SummarySink&
   }
   // process() receives whole records (queues never split one), so a pending late record is
   // complete here.
-  finish_late();
+  finish_record();
 }
 
 void SessionWindow::merge_sessions(std::uint32_t index, std::size_t into, std::size_t from) noexcept {
@@ -92,22 +95,28 @@ void SessionWindow::merge_sessions(std::uint32_t index, std::size_t into, std::s
 // Finds or makes the session for a record at `t`; SIZE_MAX if none can take it.
 std::size_t SessionWindow::place(std::uint32_t index, Nanos t) noexcept {
   KeyState& k = state_[index];
+  // A record joins the earliest-starting session it falls within `gap` of (and that stays
+  // within max_duration with it), then bridges into later ones in start order.
+  auto fits = [&](const Session& s, Nanos start, Nanos last) {
+    if (!s.open || last <= s.start - p_.gap || start >= s.last + p_.gap) return false;
+    return p_.max_duration == 0 || std::max(s.last, last) - std::min(s.start, start) < p_.max_duration;
+  };
   std::size_t joined = SIZE_MAX;
-  for (std::size_t i = 0; i < p_.max_open; ++i) {
-    Session& s = session(index, i);
-    if (!s.open) continue;
-    if (t <= s.start - p_.gap || t >= s.last + p_.gap) continue;
-    const Nanos start = std::min(s.start, t), last = std::max(s.last, t);
-    if (p_.max_duration > 0 && last - start >= p_.max_duration) continue;
-    if (joined == SIZE_MAX) {
+  for (std::size_t i = 0; i < p_.max_open; ++i)
+    if (fits(session(index, i), t, t) && (joined == SIZE_MAX || session(index, i).start < session(index, joined).start))
       joined = i;
-      s.start = start;
-      s.last = last;
-    } else {
-      // The record bridges two sessions: merge if the result stays within max_duration.
-      Session& j = session(index, joined);
-      const Nanos ms = std::min(j.start, s.start), ml = std::max(j.last, s.last);
-      if (p_.max_duration == 0 || ml - ms < p_.max_duration) merge_sessions(index, joined, i);
+  if (joined != SIZE_MAX) {
+    Session& j = session(index, joined);
+    j.start = std::min(j.start, t);
+    j.last = std::max(j.last, t);
+    while (true) {
+      std::size_t next = SIZE_MAX;
+      for (std::size_t i = 0; i < p_.max_open; ++i) {
+        if (i == joined || !fits(session(index, i), j.start, j.last)) continue;
+        if (next == SIZE_MAX || session(index, i).start < session(index, next).start) next = i;
+      }
+      if (next == SIZE_MAX) break;
+      merge_sessions(index, joined, next);
     }
   }
   if (joined != SIZE_MAX) return joined;
@@ -135,7 +144,7 @@ std::size_t SessionWindow::place(std::uint32_t index, Nanos t) noexcept {
 void SessionWindow::on_sample(const Event& ev) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
   const std::uint32_t index = ev.key.index;
-  if (begin) finish_late();
+  if (begin) finish_record();
   if (!admit_key(ev, capacity_, *keys_, counters_)) {
     if (begin) cur_key_ = UINT32_MAX;
     return;
@@ -152,13 +161,22 @@ void SessionWindow::on_sample(const Event& ev) noexcept {
       for (std::size_t i = 0; i < p_.max_open; ++i) session(index, i).open = false;
     }
     k.last_active = now_;
-    if (t > k.max_ts) {
-      k.max_ts = t;
-      const Nanos wm = t - source_ooo_[ev.source];
-      if (wm > k.wm) {
-        k.wm = wm;
-        fire_key(index, wm, false);
+    if (t > k.max_ts) k.max_ts = t;
+    if (per_source_) {
+      if (k.wm < source_wm_) k.wm = source_wm_;
+      if (t > source_max_[ev.source]) {
+        source_max_[ev.source] = t;
+        Nanos wm = runtime::kMaxTime;
+        for (auto src : pipeline_sources_)
+          if (source_max_[src] != runtime::kMinTime) wm = std::min(wm, source_max_[src] - source_ooo_[src]);
+        if (wm > source_wm_) {
+          source_wm_ = wm;
+          fire_many(false, wm, false);
+        }
       }
+    } else if (t - source_ooo_[ev.source] > k.wm) {
+      k.wm = t - source_ooo_[ev.source];
+      fire_key(index, k.wm, false);
     }
     cur_key_ = index;
     cur_slot_ = place(index, t);
@@ -184,10 +202,18 @@ void SessionWindow::on_sample(const Event& ev) noexcept {
   else if (late_pending_) late_moments_[f].add(ev.value, ev.time, plan_.needs[f]);
 }
 
-void SessionWindow::finish_late() noexcept {
+void SessionWindow::finish_record() noexcept {
+  // A record that joined a session can pull its end back (max_duration) behind the watermark:
+  // the session is complete then, and fires now that the record is whole.
+  if (cur_key_ != UINT32_MAX && cur_slot_ != SIZE_MAX) {
+    const Session& s = session(cur_key_, cur_slot_);
+    if (s.open && end_of(s) + p_.lateness <= state_[cur_key_].wm) fire_key(cur_key_, state_[cur_key_].wm, false);
+    cur_slot_ = SIZE_MAX;
+  }
   if (!late_pending_) return;
   late_pending_ = false;
-  emit_summary(plan_, *keys_, late_key_, keys_->first_seen(late_key_), late_time_, late_time_ + p_.gap, 1,
+  const Nanos span = p_.max_duration > 0 ? std::min(p_.gap, p_.max_duration) : p_.gap;
+  emit_summary(plan_, *keys_, late_key_, keys_->first_seen(late_key_), late_time_, late_time_ + span, 1,
                late_moments_.data(), values_, runtime::kLate, counters_, *out_);
 }
 
@@ -225,8 +251,9 @@ void SessionWindow::fire_many(bool idle_only, Nanos wm, bool partial) noexcept {
     if (idle_only) {
       if (now_ - k.last_active < idle_timeout_) continue;
       fire_key(i, runtime::kMaxTime, false);
-      // Later records of this key that would have joined these sessions are late.
-      k.wm = std::max(k.wm, k.max_ts + p_.gap);
+      // Later records of this key that would have joined these sessions (t < max_ts + gap)
+      // are late: t + gap + allowed_lateness <= watermark.
+      k.wm = std::max(k.wm, k.max_ts + 2 * p_.gap + p_.lateness - 1);
     } else {
       k.wm = std::max(k.wm, wm);
       fire_key(i, partial ? runtime::kMaxTime : k.wm, partial);
@@ -248,7 +275,7 @@ void SessionWindow::on_tick(Nanos now) noexcept {
 
 void SessionWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept {
   out_ = &out;
-  finish_late();
+  finish_record();
   fire_many(false, runtime::kMaxTime, true);
   for (auto& k : state_) k = KeyState{};
   for (auto& s : sessions_) s.open = false;
@@ -259,7 +286,7 @@ void SessionWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
   KeyState& k = state_[key.index];
   if (!k.live || k.generation != key.generation) return;
   out_ = &out;
-  finish_late();
+  finish_record();
   fire_key(key.index, runtime::kMaxTime, false);
   counters_.evicted_keys.add();
   k = KeyState{};

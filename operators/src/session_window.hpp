@@ -49,7 +49,7 @@ class SessionWindow final : public runtime::Operator {
   Nanos end_of(const Session& s) const noexcept;
   void on_sample(const Event& ev) noexcept;
   void on_tick(Nanos now) noexcept;
-  void finish_late() noexcept;
+  void finish_record() noexcept;
   std::size_t place(std::uint32_t index, Nanos t) noexcept;
   void merge_sessions(std::uint32_t index, std::size_t into, std::size_t from) noexcept;
   void fire_key(std::uint32_t index, Nanos wm, bool partial) noexcept;
@@ -64,6 +64,10 @@ class SessionWindow final : public runtime::Operator {
   SessionWindowParams p_;
   runtime::KeyTable* keys_;
   std::vector<Nanos> source_ooo_;
+  bool per_source_ = false;
+  std::vector<Nanos> source_max_;                       ///< per source: highest event time
+  std::vector<runtime::SourceIndex> pipeline_sources_;
+  Nanos source_wm_ = runtime::kMinTime;                 ///< per_source: the pipeline's watermark
   Nanos idle_timeout_ = 0;
   std::size_t fields_ = 0;
   std::size_t capacity_ = 0;

@@ -33,9 +33,12 @@ SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan pl
   per_source_ = setup.watermark == runtime::WatermarkScope::per_source;
   source_max_.assign(setup.source_time.size(), runtime::kMinTime);
   pipeline_sources_ = setup.sources;
-  // Live slices run from the first slice of the oldest unfired window to the newest record:
-  // one window plus the out-of-order bound plus the lateness, plus the slice in progress.
-  ring_ = static_cast<std::size_t>(slices_per_window_ + (max_ooo_ + p_.lateness + width_ - 1) / width_ + 1);
+  // Live slices run from the first slice of the oldest unfired window to the newest record.
+  // The watermark trails the newest record by max_out_of_order, and windows stay open
+  // allowed_lateness past their end, so that span is at most one window plus
+  // ceil((max_out_of_order + allowed_lateness) / width) slices (a watermark advance fires and
+  // frees slices before the new record's slice is taken).
+  ring_ = static_cast<std::size_t>(slices_per_window_ + (max_ooo_ + p_.lateness + width_ - 1) / width_);
   fields_ = plan_.field_count();
   state_.resize(capacity_);
   stop_end_.resize(capacity_);
@@ -232,10 +235,13 @@ void SlicedWindow::fire_all(Nanos wm, bool idle_only) noexcept {
     rank_order_.push_back(i);
   }
   fire_ordered(false);
-  next_source_fire_ = runtime::kMaxTime;
+  if (idle_only) return;  // next_source_fire_ stays a lower bound: at worst one extra scan
+  // The next per-source watermark worth a scan: the earliest pending window end of any key
+  // (none yet: the next advance scans).
+  next_source_fire_ = rank_order_.empty() ? runtime::kMinTime : runtime::kMaxTime;
   for (std::uint32_t i : rank_order_) {
     KeyState& k = state_[i];
-    if (stop_end_[i] != std::numeric_limits<std::int64_t>::max()) k.next_end = std::max(k.next_end, stop_end_[i]);
+    k.next_end = std::max(k.next_end, stop_end_[i]);
     next_source_fire_ = std::min(next_source_fire_, k.next_end * width_ + p_.offset + p_.lateness);
   }
 }
@@ -407,6 +413,9 @@ void SlicedWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, p_.hop);
   put_bytes(out, p_.offset);
   put_bytes(out, static_cast<std::uint64_t>(fields_));
+  put_bytes(out, static_cast<std::uint64_t>(source_max_.size()));
+  for (Nanos m : source_max_) put_bytes(out, m);
+  put_bytes(out, source_wm_);
   std::uint64_t live = 0;
   for (const auto& k : state_) live += k.live ? 1 : 0;
   put_bytes(out, live);
@@ -434,9 +443,15 @@ runtime::Result<void> SlicedWindow::restore(std::span<const std::byte> in) {
   Nanos size = 0, hop = 0, offset = 0;
   std::uint64_t fields = 0, live = 0;
   if (!get_bytes(in, magic) || magic != kSnapshotMagic || !get_bytes(in, size) || !get_bytes(in, hop) || !get_bytes(in, offset) ||
-      !get_bytes(in, fields) || !get_bytes(in, live))
+      !get_bytes(in, fields))
     return bad();
   if (size != p_.size || hop != p_.hop || offset != p_.offset || fields != fields_) return bad();
+  std::uint64_t sources = 0;
+  if (!get_bytes(in, sources) || sources != source_max_.size()) return bad();
+  for (Nanos& m : source_max_)
+    if (!get_bytes(in, m)) return bad();
+  if (!get_bytes(in, source_wm_) || !get_bytes(in, live)) return bad();
+  next_source_fire_ = runtime::kMinTime;
   for (std::uint64_t n = 0; n < live; ++n) {
     auto id = get_key(in, *keys_, capacity_);
     if (!id) return std::move(id).error();

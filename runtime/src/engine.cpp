@@ -588,6 +588,7 @@ std::string Engine::stats_json() const {
     out += ",\"key_overflow\":" + std::to_string(c.key_overflow.get());
     out += ",\"stale\":" + std::to_string(c.stale.get());
     out += ",\"incomplete\":" + std::to_string(c.incomplete.get());
+    out += ",\"truncated\":" + std::to_string(c.truncated.get());
     out += ",\"state_bytes\":" + std::to_string(m.pipelines[i]->state_bytes());
     out += '}';
   }

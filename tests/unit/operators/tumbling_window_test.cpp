@@ -260,14 +260,58 @@ TEST_CASE("with a per-source watermark, an idle check that finds no idle key lea
   WindowOptions o;
   o.watermark = runtime::WatermarkScope::per_source;
   o.idle_timeout = 30_s;
+  o.max_out_of_order = 25_s;
   WindowHarness h(kWindow, kAggs, o);
   h.tick(kP);
   h.record("a", kT0 + 1_s, {{"temp", 1}});
   h.tick(kP + 10_s);  // an idle check: a is not idle
-  h.record("a", kT0 + 12_s, {{"temp", 2}});
+  h.record("a", kT0 + 35_s, {{"temp", 2}});  // source watermark 10s
 
   CHECK(h.json() ==
         Lines{R"({"pipeline":"p","key":"a","start":1700000000000,"end":1700000010000,"count":1,"temp_mean":1,"temp_max":1})"});
+}
+
+TEST_CASE("with a per-source watermark, a watermark for every key before any record leaves windows firing",
+          "[operators][tumbling]") {
+  WindowOptions o;
+  o.watermark = runtime::WatermarkScope::per_source;
+  o.max_out_of_order = 25_s;
+  WindowHarness h(kWindow, kAggs, o);
+  runtime::Event all_keys;
+  all_keys.kind = runtime::EventKind::watermark;
+  all_keys.flags = runtime::kAllKeys;
+  all_keys.time = kT0 - 60_s;
+  h.process({&all_keys, 1});
+  h.record("a", kT0 + 1_s, {{"temp", 1}});
+  h.record("a", kT0 + 35_s, {{"temp", 2}});  // source watermark 10s
+
+  CHECK(h.json() ==
+        Lines{R"({"pipeline":"p","key":"a","start":1700000000000,"end":1700000010000,"count":1,"temp_mean":1,"temp_max":1})"});
+}
+
+TEST_CASE("in-band watermarks close a key's windows, or every key's", "[operators][tumbling]") {
+  WindowHarness h(kWindow, kAggs, ooo(60_s));
+  h.record("a", kT0 + 1_s, {{"temp", 1}});
+  h.record("b", kT0 + 2_s, {{"temp", 2}});
+  h.record("a", kT0 + 11_s, {{"temp", 3}});
+  runtime::Event w;
+  w.kind = runtime::EventKind::watermark;
+  w.key = h.key("a");
+  w.time = kT0 + 10_s;  // a's [0s, 10s) is complete
+  h.process({&w, 1});
+  CHECK(h.json() ==
+        Lines{R"({"pipeline":"p","key":"a","start":1700000000000,"end":1700000010000,"count":1,"temp_mean":1,"temp_max":1})"});
+  h.take();
+
+  w.key = {};
+  w.flags = runtime::kAllKeys;
+  w.time = kT0 + 20_s;  // everything before 20s is complete
+  h.process({&w, 1});
+  CHECK(h.json() ==
+        Lines{R"({"pipeline":"p","key":"b","start":1700000000000,"end":1700000010000,"count":1,"temp_mean":2,"temp_max":2})",
+              R"({"pipeline":"p","key":"a","start":1700000010000,"end":1700000020000,"count":1,"temp_mean":3,"temp_max":3})"});
+  h.record("b", kT0 + 15_s, {{"temp", 4}});
+  CHECK(h.counters().late.get() == 1);
 }
 
 TEST_CASE("a key idle for idle_timeout of tick time fires its open windows, not partial", "[operators][tumbling]") {

@@ -77,6 +77,31 @@ TEST_CASE("every aggregate merged from hopping slices matches the hand-worked va
   check_every_aggregate(h, *whole);
 }
 
+TEST_CASE("variance and higher moments stay exact on values with a large common offset",
+          "[operators][tumbling][hopping]") {
+  // 1e9 + {4, 7, 13, 16}: mean 1e9 + 10, deviations -6 -3 3 6, m2 = 90, m3 = 0, m4 = 2754.
+  // A sum-of-squares formula loses every digit here; the streaming moments must not.
+  const char* window = GENERATE("{type: tumbling, size: 10s}", "{type: hopping, size: 10s, hop: 1s}");
+  WindowOptions o;
+  o.max_out_of_order = 10_s;
+  WindowHarness h(window, "[variance(x), stddev_pop(x), skewness(x), kurtosis(x), mean(x)]", o);
+  const double xs[] = {1e9 + 4, 1e9 + 16, 1e9 + 7, 1e9 + 13};
+  runtime::Nanos t = 1_s;
+  for (double x : xs) h.record("a", kT0 + (t += 2_s), {{"x", x}});
+  h.flush();
+
+  const CapturedSummary* whole = nullptr;
+  for (const auto& s : h.summaries())
+    if (s.start == kT0 && s.end == kT0 + 10_s) whole = &s;
+  REQUIRE(whole != nullptr);
+  CHECK(whole->count == 4);
+  CHECK(h.value(*whole, "x_variance") == Approx(30).epsilon(1e-9));
+  CHECK(h.value(*whole, "x_stddev_pop") == Approx(std::sqrt(22.5)).epsilon(1e-9));
+  CHECK(h.value(*whole, "x_skewness") == Approx(0).margin(1e-9));
+  CHECK(h.value(*whole, "x_kurtosis") == Approx(4 * 2754.0 / (90.0 * 90.0)).epsilon(1e-9));
+  CHECK(h.value(*whole, "x_mean") == 1e9 + 10);
+}
+
 TEST_CASE("aggregates undefined for one value are null; population ones are defined", "[operators][tumbling]") {
   WindowHarness h("{type: tumbling, size: 10s}",
                   "[stddev(x), variance(x), stddev_pop(x), variance_pop(x), skewness(x), kurtosis(x), rate(x), "

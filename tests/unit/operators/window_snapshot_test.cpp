@@ -53,6 +53,27 @@ TEST_CASE("an operator restored from a snapshot continues exactly as the origina
   CHECK(restored.counters().late.get() == original.counters().late.get());
 }
 
+TEST_CASE("a restored per-source operator keeps the source's watermark", "[operators][tumbling]") {
+  WindowOptions o;
+  o.watermark = runtime::WatermarkScope::per_source;
+  WindowHarness original("{type: tumbling, size: 10s, late: emit}", "[count]", o);
+  original.record("a", kT0 + 12_s, {{"temp", 1}});  // source watermark 12s: [0s, 10s) is closed for every key
+  std::vector<std::byte> state;
+  original.op().snapshot(state);
+  WindowHarness restored("{type: tumbling, size: 10s, late: emit}", "[count]", o);
+  REQUIRE(restored.op().restore(state).ok());
+
+  for (auto* h : {&original, &restored}) {
+    h->take();
+    h->record("b", kT0 + 5_s, {{"temp", 2}});  // behind the source watermark: late
+    h->flush();
+  }
+
+  CHECK(original.counters().late.get() == 1);
+  CHECK(restored.counters().late.get() == original.counters().late.get());
+  CHECK(restored.json() == original.json());
+}
+
 TEST_CASE("restoring a snapshot of a differently configured window is refused", "[operators][tumbling]") {
   WindowHarness original("{type: tumbling, size: 10s}", "[count, mean(temp)]");
   first_half(original);

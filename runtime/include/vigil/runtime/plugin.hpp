@@ -98,7 +98,7 @@ struct PipelineCounters {
   Counter evicted_keys;    ///< keys whose state was freed after key_ttl
   Counter stale;           ///< records of a key evicted while they were queued
   Counter incomplete;      ///< count windows not emitted at end of input (incomplete)
-  Counter truncated;       ///< samples beyond max_samples
+  Counter truncated;       ///< windows emitted early (partial) because per-key state was full
 };
 
 /// How a flush was asked for.
