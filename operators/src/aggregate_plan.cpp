@@ -77,6 +77,17 @@ void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyI
 
 namespace vigil::operators {
 
+bool check_state_budget(const runtime::PipelineSetup& setup, double bytes) {
+  if (bytes <= static_cast<double>(setup.limits.max_state)) return true;
+  auto mib = [](double b) { return std::to_string(static_cast<long long>(b / (1024.0 * 1024.0) + 0.5)) + " MiB"; };
+  setup.diag->error(setup.window.self() ? setup.window.self()->mark : runtime::Mark{}, setup.path + ".window",
+                    "this window needs " + mib(bytes) + " of state for limits.max_keys = " +
+                        std::to_string(setup.limits.max_keys) + ", more than limits.max_state (" +
+                        mib(static_cast<double>(setup.limits.max_state)) +
+                        "); lower max_keys, the window's size relative to its hop/every, or raise max_state");
+  return false;
+}
+
 void put_key(std::vector<std::byte>& out, const runtime::KeyTable& keys, KeyId id) {
   auto name = keys.name(id);
   put_bytes(out, static_cast<std::uint32_t>(name.size()));

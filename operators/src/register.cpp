@@ -1,4 +1,5 @@
 #include <memory>
+#include <algorithm>
 #include <numeric>
 
 #include "count_window.hpp"
@@ -52,6 +53,8 @@ std::unique_ptr<runtime::Operator> make_session(const runtime::PipelineSetup& se
   p.late_emit = setup.window.string("late") == "emit";
   AggregatePlan plan;
   if (!plan.build(setup)) return nullptr;
+  const double per_key = 64.0 + static_cast<double>(p.max_open) * (32.0 + static_cast<double>(plan.field_count() * sizeof(Moments)));
+  if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
   return std::make_unique<SessionWindow>(setup, std::move(plan), p);
 }
 
@@ -66,6 +69,9 @@ std::unique_ptr<runtime::Operator> make_count(const runtime::PipelineSetup& setu
   }
   AggregatePlan plan;
   if (!plan.build(setup)) return nullptr;
+  const double panes = static_cast<double>(p.size / std::gcd(p.size, p.every) + 1);
+  const double per_key = 32.0 + panes * (24.0 + static_cast<double>(plan.field_count() * sizeof(Moments)));
+  if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
   return std::make_unique<CountWindow>(setup, std::move(plan), p);
 }
 
@@ -93,6 +99,11 @@ std::unique_ptr<runtime::Operator> make_sliced(const runtime::PipelineSetup& set
   p.offset %= p.hop;
   AggregatePlan plan;
   if (!plan.build(setup)) return nullptr;
+  Nanos disorder = 0;
+  for (auto s : setup.sources) disorder = std::max(disorder, setup.source_time[s].max_out_of_order);
+  const double slices = static_cast<double>(p.size / width + (disorder + p.lateness + width - 1) / width);
+  const double per_key = 64.0 + slices * (16.0 + static_cast<double>(plan.field_count() * sizeof(Moments)));
+  if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
   return std::make_unique<SlicedWindow>(setup, std::move(plan), p);
 }
 

@@ -60,6 +60,10 @@ void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyI
                   Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
                   std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept;
 
+/// Checks, before anything is allocated, that `bytes` of window state fit limits.max_state;
+/// reports the figure and how to shrink it otherwise.
+bool check_state_budget(const runtime::PipelineSetup& setup, double bytes);
+
 /// Writes a key's name (length-prefixed) into a window snapshot.
 void put_key(std::vector<std::byte>& out, const runtime::KeyTable& keys, KeyId id);
 /// Reads a name written by put_key and interns it; an error when the bytes are malformed, the
