@@ -75,7 +75,7 @@ void CountWindow::on_record(const Event& ev) noexcept {
   if (k.records % static_cast<std::uint64_t>(pane_size_) == 0) {
     panes_[cur_slot_] = Pane{ev.time, ev.time};
     pane_records_[cur_slot_] = 0;
-    Moments* m = &moments_[cur_slot_ * fields_];
+    Moments* m = moments_.data() + (cur_slot_ * fields_);
     for (std::size_t f = 0; f < fields_; ++f) m[f].reset();
   }
   Pane& p = panes_[cur_slot_];
@@ -101,7 +101,7 @@ void CountWindow::fire(std::uint32_t index) noexcept {
     records += pane_records_[slot];
     start = std::min(start, panes_[slot].first_t);
     end = std::max(end, panes_[slot].last_t);
-    const Moments* m = &moments_[slot * fields_];
+    const Moments* m = moments_.data() + (slot * fields_);
     for (std::size_t f = 0; f < fields_; ++f) merged_[f].merge(m[f], plan_.needs[f]);
   }
   emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, start, end, records, merged_.data(), values_, 0,

@@ -57,7 +57,7 @@ class SessionWindow final : public runtime::Operator {
   void fire_many(bool idle_only, Nanos wm, bool partial) noexcept;
   Session& session(std::uint32_t index, std::size_t slot) noexcept { return sessions_[index * p_.max_open + slot]; }
   Moments* moments(std::uint32_t index, std::size_t slot) noexcept {
-    return &moments_[(index * p_.max_open + slot) * fields_];
+    return moments_.data() + ((index * p_.max_open + slot) * fields_);
   }
 
   AggregatePlan plan_;

@@ -175,7 +175,7 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
         } else {
           slice_no_[slot] = cur_slice_;
           records_[slot] = 0;
-          Moments* m = &moments_[slot * fields_];
+          Moments* m = moments_.data() + (slot * fields_);
           for (std::size_t f = 0; f < fields_; ++f) m[f].reset();
           ++k.live_slices;
         }
@@ -306,7 +306,7 @@ void SlicedWindow::emit_window(std::uint32_t index, std::int64_t end, bool parti
     const std::size_t slot = slot_of(index, s);
     if (slice_no_[slot] != s) continue;
     records += records_[slot];
-    const Moments* m = &moments_[slot * fields_];
+    const Moments* m = moments_.data() + (slot * fields_);
     for (std::size_t f = 0; f < fields_; ++f) merged_[f].merge(m[f], plan_.needs[f]);
   }
   if (records == 0) return;

@@ -77,8 +77,10 @@ struct Engine::Impl {
   Limits limits;
   std::unique_ptr<KeyTable> keys;
   FieldTable fields;
-  WallClock wall;
-  MonotonicClock mono;
+  WallClock default_wall;
+  MonotonicClock default_mono;
+  const Clock* wall = &default_wall;
+  const Clock* mono = &default_mono;
 
   std::vector<SourceSetup> source_setups;
   std::vector<OverflowPolicy> source_overflow;
@@ -197,7 +199,7 @@ void Engine::Impl::build_sources(const ConfigNode& list, Diagnostics& diag) {
     setup.path = path;
     setup.keys = keys.get();
     setup.fields = &fields;
-    setup.clock = &wall;
+    setup.clock = wall;
     setup.config_dir = config_dir;
     setup.diag = &diag;
     Block common(&node, kSourceCommonKeys);
@@ -368,6 +370,8 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& config_path, con
   auto dir = std::filesystem::path(config_path).parent_path();
   impl.config_dir = dir.empty() ? "." : dir.string();
   impl.root = std::make_unique<ConfigNode>(std::move(node).value());
+  if (impl.options.wall) impl.wall = impl.options.wall;
+  if (impl.options.monotonic) impl.mono = impl.options.monotonic;
   Diagnostics diag;
   impl.build(diag);
   if (!diag.empty()) return Error{diag.str()};
@@ -498,7 +502,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
 
   const bool live = m.options.mode != EngineMode::replay;
   const Nanos tick_interval = 100 * kNanosPerMilli;
-  const Nanos start = m.mono.now();
+  const Nanos start = m.mono->now();
   Nanos last_tick = start;
   std::vector<Event> buffer(m.limits.batch_size);
   std::vector<bool> ended(m.sources.size(), false);
@@ -506,9 +510,9 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
   for (std::size_t p = 0; p < m.pipelines.size(); ++p) all_pipelines.push_back(p);
 
   while (failure.ok() && !stop.load(std::memory_order_relaxed)) {
-    if (run_for > 0 && m.mono.now() - start >= run_for) break;
+    if (run_for > 0 && m.mono->now() - start >= run_for) break;
     bool any = false;
-    if (live) m.now = m.mono.now();
+    if (live) m.now = m.mono->now();
     for (std::size_t s : started) {
       std::size_t n = m.queues[s]->pop(buffer);
       if (n == 0) continue;
@@ -521,7 +525,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
       if (all_ended && (!live || started.empty())) break;
     }
     if (live) {
-      Nanos now = m.mono.now();
+      Nanos now = m.mono->now();
       if (now - last_tick >= tick_interval) {
         Event tick;
         tick.kind = EventKind::tick;

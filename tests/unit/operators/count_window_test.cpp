@@ -68,7 +68,7 @@ TEST_CASE("a count window whose size and every need too many panes is refused", 
 // ---------------------------------------------------------------------------------------------
 // Hand-worked cases.
 
-TEST_CASE("a tumbling count window emits every size records; the rest at the end is counted, not emitted",
+TEST_CASE("a tumbling count window emits every size records - the rest at the end is counted, not emitted",
           "[operators][count]") {
   WindowHarness h("{type: count, size: 3}", "[count, sum(temp), first(temp), last(temp)]");
   REQUIRE(h.ok());

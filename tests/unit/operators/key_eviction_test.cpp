@@ -175,7 +175,7 @@ TEST_CASE("evicting a key of a sliding count window forgets its records", "[oper
   CHECK(h.summaries()[2].start == at(3_s));
 }
 
-TEST_CASE("evicting a key that holds nothing emits nothing; evicting a stale id changes nothing", "[operators][evict]") {
+TEST_CASE("evicting a key that holds nothing emits nothing - evicting a stale id changes nothing", "[operators][evict]") {
   const char* window = GENERATE("{type: tumbling, size: 10s}", "{type: hopping, size: 10s, hop: 5s}",
                                 "{type: session, gap: 10s}", "{type: count, size: 2}");
   INFO(window);

@@ -76,7 +76,7 @@ TEST_CASE("a session window's gap and max_open are range-checked", "[operators][
         "window.yaml:1:37: pipelines[0].window.max_open: 65 is out of range; use a value from 1 to 64");
 }
 
-TEST_CASE("a session is [first record, last record + gap) and fires when the watermark reaches its end",
+TEST_CASE("a session spans from its first record to its last record + gap and fires when the watermark reaches its end",
           "[operators][session]") {
   WindowHarness h("{type: session, gap: 10s}", "[count, mean(temp), first(temp), last(temp)]");
   REQUIRE(h.ok());
@@ -142,7 +142,7 @@ TEST_CASE("a record behind the watermark that bridges two sessions held open by 
   CHECK_FALSE(h.summaries()[0].partial());
 }
 
-TEST_CASE("a record exactly gap before a session's start does not join it; one nanosecond later does",
+TEST_CASE("a record exactly gap before a session's start does not join it - one nanosecond later does",
           "[operators][session]") {
   WindowOptions o;
   o.max_out_of_order = 60_s;
@@ -190,7 +190,7 @@ TEST_CASE("max_duration splits a session exactly at start + max_duration", "[ope
   CHECK(h.value(h.summaries()[1], "temp_sum") == 10);
 }
 
-TEST_CASE("a record one nanosecond short of start + max_duration still joins; the end is start + max_duration",
+TEST_CASE("a record one nanosecond short of start + max_duration still joins - the end is start + max_duration",
           "[operators][session]") {
   WindowHarness h("{type: session, gap: 10s, max_duration: 30s}", "[count]");
   REQUIRE(h.ok());

@@ -147,7 +147,7 @@ TEST_CASE("with late: emit a late record is sent as a late summary of its fired 
   CHECK(h.counters().windows.get() == 2);
 }
 
-TEST_CASE("offset shifts the window alignment; an offset beyond the size wraps", "[operators][tumbling]") {
+TEST_CASE("offset shifts the window alignment - an offset beyond the size wraps", "[operators][tumbling]") {
   const char* window = GENERATE("{type: tumbling, size: 10s, offset: 3s}", "{type: tumbling, size: 10s, offset: 13s}");
   WindowHarness h(window, kAggs);
   h.record("a", kT0 + 2_s, {{"temp", 1}});  // [kT0 - 7s, kT0 + 3s)

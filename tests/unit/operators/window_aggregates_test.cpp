@@ -102,7 +102,7 @@ TEST_CASE("variance and higher moments stay exact on values with a large common 
   CHECK(h.value(*whole, "x_mean") == 1e9 + 10);
 }
 
-TEST_CASE("aggregates undefined for one value are null; population ones are defined", "[operators][tumbling]") {
+TEST_CASE("aggregates undefined for one value are null - population ones are defined", "[operators][tumbling]") {
   WindowHarness h("{type: tumbling, size: 10s}",
                   "[stddev(x), variance(x), stddev_pop(x), variance_pop(x), skewness(x), kurtosis(x), rate(x), "
                   "crest_factor(x), peak_to_peak(x)]");
@@ -116,7 +116,7 @@ TEST_CASE("aggregates undefined for one value are null; population ones are defi
         R"("x_rate":null,"x_crest_factor":1,"x_peak_to_peak":0,"partial":true})");
 }
 
-TEST_CASE("rate is null when first and last share their time; crest factor is null for all zeros",
+TEST_CASE("rate is null when first and last share their time - crest factor is null for all zeros",
           "[operators][tumbling]") {
   WindowHarness h("{type: tumbling, size: 10s}", "[rate(x), crest_factor(x), skewness(x), first(x), last(x)]");
   h.record("a", kT0 + 1_s, {{"x", 0}});
@@ -127,6 +127,18 @@ TEST_CASE("rate is null when first and last share their time; crest factor is nu
   CHECK(h.summaries()[0].json ==
         R"({"pipeline":"p","key":"a","start":1700000000000,"end":1700000010000,"count":2,"x_rate":null,)"
         R"("x_crest_factor":null,"x_skewness":null,"x_first":0,"x_last":0,"partial":true})");
+}
+
+TEST_CASE("a window with only the record count needs no field", "[operators][tumbling][hopping]") {
+  const char* window = GENERATE("{type: tumbling, size: 10s}", "{type: hopping, size: 10s, hop: 5s}");
+  WindowHarness h(window, "[count]");
+  h.record("a", kT0 + 6_s, {{"temp", 1}});
+  h.record("a", kT0 + 7_s, {{"vib", 2}});
+  h.flush();
+
+  REQUIRE_FALSE(h.summaries().empty());
+  CHECK(h.summaries()[0].json ==
+        R"({"pipeline":"p","key":"a","start":1700000000000,"end":1700000010000,"count":2,"partial":true})");
 }
 
 TEST_CASE("count(field) counts the values present while count counts records", "[operators][tumbling]") {

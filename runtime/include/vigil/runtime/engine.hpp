@@ -26,6 +26,8 @@ struct EngineOptions {
   bool replay_outbox = false;          ///< replay also writes the outbox
   std::FILE* console = stdout;         ///< where the console output writes
   EnvLookup env = process_env();
+  const Clock* wall = nullptr;         ///< event-time clock for sources (default: WallClock)
+  const Clock* monotonic = nullptr;    ///< timeouts, ticks, key_ttl, --for (default: MonotonicClock)
 };
 
 /// Markdown reference of the keys the engine itself reads: top level, limits, the keys every
