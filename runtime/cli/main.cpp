@@ -16,6 +16,7 @@
 #include "vigil/operators/operators.hpp"
 #include "vigil/runtime/engine.hpp"
 #include "vigil/sensors/sensors.hpp"
+#include "vigil/sync/outbox_cli.hpp"
 #include "vigil/sync/sync.hpp"
 
 namespace {
@@ -47,6 +48,9 @@ commands:
       Feed a recorded CSV into a source (default: the first) as fast as possible, on a virtual
       clock driven by event time. Every summary is one JSON line on stdout (or FILE); logs go
       to stderr. The outbox is written only with --outbox. Same input, same output.
+  outbox DB stats [--json] | tail [N] | export [--json]
+      Inspect an outbox database read-only: counts and age, the last N rows (default 10) or
+      every row, as JSON lines. Exit 1 if DB is missing or not an outbox.
   describe [core|sources|windows|outputs]
       Print the configuration reference (Markdown) from the key tables that validate
       configs; docs/reference.md is this output.
@@ -268,6 +272,10 @@ int main(int argc, char** argv) {
   if (a.command == "help" || a.command == "--help" || a.command == "-h") {
     std::printf("%s", kUsage);
     return 0;
+  }
+  if (a.command == "outbox") {
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    return sync::outbox_command(rest, stdout, stderr);
   }
   if (!a.error.empty()) return usage_error(a.error);
   install_signal_handlers();

@@ -58,6 +58,29 @@ Nanos to_nanos(double value, TimeUnit unit) noexcept {
   return static_cast<Nanos>(std::llround(ns));
 }
 
+bool parse_number(std::string_view text, double& out) noexcept {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (!text.empty() && text.front() == '+') {
+    text.remove_prefix(1);
+    if (!text.empty() && text.front() == '-') return false;
+  }
+  if (text.empty()) return false;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(out);
+}
+
+std::string_view to_string(TimeUnit unit) noexcept {
+  switch (unit) {
+    case TimeUnit::s: return "s";
+    case TimeUnit::ms: return "ms";
+    case TimeUnit::us: return "us";
+    case TimeUnit::ns: return "ns";
+    case TimeUnit::rfc3339: return "rfc3339";
+  }
+  return "?";
+}
+
 std::optional<Nanos> parse_time_value(std::string_view text, TimeUnit unit) noexcept {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
   while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);

@@ -26,16 +26,6 @@ using runtime::TimeUnit;
 
 constexpr std::size_t kNoColumn = static_cast<std::size_t>(-1);
 
-std::string_view unit_name(TimeUnit unit) noexcept {
-  switch (unit) {
-    case TimeUnit::s: return "s";
-    case TimeUnit::ms: return "ms";
-    case TimeUnit::us: return "us";
-    case TimeUnit::ns: return "ns";
-    case TimeUnit::rfc3339: return "rfc3339";
-  }
-  return "?";
-}
 
 std::string_view trim(std::string_view text) noexcept {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -43,16 +33,6 @@ std::string_view trim(std::string_view text) noexcept {
   return text;
 }
 
-// A finite number; surrounding blanks and a leading '+' are allowed. False for text, inf, nan.
-bool parse_value(std::string_view text, double& out) noexcept {
-  text = trim(text);
-  if (!text.empty() && text.front() == '+') {
-    text.remove_prefix(1);
-    if (!text.empty() && text.front() == '-') return false;
-  }
-  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(out);
-}
 
 std::string join(const std::vector<std::string>& names) {
   std::string out;
@@ -238,7 +218,7 @@ class CsvReplay final : public runtime::Source {
       if (mapping_.time.unit == TimeUnit::rfc3339)
         return malformed(row.line, "time \"%.*s\" in column \"%s\" is not an RFC 3339 time", shown,
                          time_text.data(), mapping_.time.field.c_str());
-      const std::string_view unit = unit_name(mapping_.time.unit);
+      const std::string_view unit = runtime::to_string(mapping_.time.unit);
       return malformed(row.line, "time \"%.*s\" in column \"%s\" is not a number of %.*s", shown,
                        time_text.data(), mapping_.time.field.c_str(), static_cast<int>(unit.size()),
                        unit.data());
@@ -249,7 +229,7 @@ class CsvReplay final : public runtime::Source {
       const std::string_view cell = trim(cells_[value_columns_[v]]);
       present_[v] = !cell.empty();
       if (cell.empty()) continue;  // an empty (or blank) cell: no value for this field
-      if (!parse_value(cell, values_[v])) {
+      if (!runtime::parse_number(cell, values_[v])) {
         const int shown = static_cast<int>(std::min<std::size_t>(cell.size(), 64));
         const char* hint =
             mapping_.fields.empty() ? " (list the value columns in `fields:` to leave text columns out)" : "";

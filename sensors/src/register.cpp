@@ -2,6 +2,11 @@
 
 namespace vigil::sensors {
 
-void register_sources(runtime::Registry& registry) { registry.add(simulator_plugin()); }
+const runtime::SourcePlugin& serial_plugin();  // serial_source.cpp
+
+void register_sources(runtime::Registry& registry) {
+  registry.add(simulator_plugin());
+  registry.add(serial_plugin());
+}
 
 }  // namespace vigil::sensors

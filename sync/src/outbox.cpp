@@ -154,6 +154,8 @@ struct Outbox::Impl {
   std::string gateway;
   std::string epoch;
   bool read_only = false;
+  int schema_version = 0;
+  std::string created;
   std::int64_t next_seq = 1;
   // Prepared once and reset after each use (declared after db: finalized before it closes).
   Statement begin;
@@ -288,6 +290,8 @@ Result<void> Outbox::Impl::load_meta(const OutboxOptions& options) {
     return error("the outbox is damaged (no epoch in table meta); move it away or set `path` to another file");
   rc = read_meta("gateway", gateway, found);
   if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  rc = read_meta("created", created, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
 
   // The next seq is kept in meta rather than derived from max(seq) alone (or left to
   // AUTOINCREMENT): once the publisher deletes acknowledged rows, including the newest,
@@ -355,6 +359,13 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
     }
   }
 
+  if (options.read_only) {
+    // SQLite would report a missing file as "unable to open database file"; say it plainly.
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+      return impl->error("no such file; check the path (an outbox is created only by `vigil run` "
+                         "or `vigil replay --outbox`)");
+  }
   int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   int rc = sqlite3_open_v2(path.c_str(), &impl->db, flags, nullptr);
   if (rc != SQLITE_OK) return impl->error("cannot open", rc);
@@ -393,6 +404,8 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
     auto created = impl->create_schema(options);
     if (!created) return std::move(created).error();
   }
+  impl->schema_version = static_cast<int>(version);
+  if (version == 0) impl->schema_version = kSchemaVersion;
   auto loaded = impl->load_meta(options);
   if (!loaded) return std::move(loaded).error();
   if (!options.read_only) {
@@ -482,6 +495,8 @@ Result<OutboxStats> Outbox::stats() const {
   s.next_seq = m.next_seq;
   s.gateway = m.gateway;
   s.epoch = m.epoch;
+  s.created = m.created;
+  s.schema_version = m.schema_version;
   return s;
 }
 
@@ -516,6 +531,69 @@ Result<std::vector<OutboxRecord>> Outbox::tail(std::size_t n) const {
   if (rc != SQLITE_DONE) return m.error("cannot read rows", rc);
   std::reverse(rows.begin(), rows.end());
   return rows;
+}
+
+namespace {
+
+void read_record(sqlite3_stmt* s, OutboxRecord& r) {
+  // assign() into the same record keeps the strings' capacity from row to row.
+  auto text = [s](int column, std::string& out) {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(s, column));
+    int size = sqlite3_column_bytes(s, column);
+    if (data) out.assign(data, static_cast<std::size_t>(size));
+    else out.clear();
+  };
+  r.seq = sqlite3_column_int64(s, 0);
+  text(1, r.topic);
+  text(2, r.pipeline);
+  text(3, r.key);
+  r.start_ms = sqlite3_column_int64(s, 4);
+  r.end_ms = sqlite3_column_int64(s, 5);
+  r.priority = sqlite3_column_int(s, 6);
+  text(7, r.format);
+  text(8, r.payload);
+  r.created_ns = sqlite3_column_int64(s, 9);
+  r.flags = static_cast<std::uint8_t>(sqlite3_column_int(s, 10));
+}
+
+}  // namespace
+
+Result<void> Outbox::for_each(std::int64_t from_seq,
+                              const std::function<bool(const OutboxRecord&)>& visit) const {
+  Impl& m = *impl_;
+  Statement stmt;
+  // One SELECT is one read transaction: a concurrent writer (WAL) never changes what it sees.
+  int rc = sqlite3_prepare_v2(m.db,
+                              "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
+                              "priority, format, payload, created_ns, flags "
+                              "FROM outbox WHERE seq >= ?1 ORDER BY seq",
+                              -1, stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return m.error("cannot read rows", rc);
+  sqlite3_bind_int64(stmt.get(), 1, from_seq);
+  OutboxRecord record;
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    read_record(stmt.get(), record);
+    if (!visit(record)) return ok();
+  }
+  if (rc != SQLITE_DONE) return m.error("cannot read rows", rc);
+  return ok();
+}
+
+Result<std::int64_t> Outbox::tail_start(std::size_t n) const {
+  Impl& m = *impl_;
+  if (n == 0) return m.next_seq;
+  Statement stmt;
+  // Seqs have gaps (forwarded rows are deleted), so count rows rather than subtract seqs; the
+  // primary key index makes this a walk over n keys, not over payloads.
+  int rc = sqlite3_prepare_v2(m.db, "SELECT seq FROM outbox ORDER BY seq DESC LIMIT 1 OFFSET ?1", -1,
+                              stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return m.error("cannot read rows", rc);
+  std::uint64_t offset = std::min<std::uint64_t>(n - 1, INT64_MAX);
+  sqlite3_bind_int64(stmt.get(), 1, static_cast<std::int64_t>(offset));
+  rc = sqlite3_step(stmt.get());
+  if (rc == SQLITE_ROW) return sqlite3_column_int64(stmt.get(), 0);
+  if (rc != SQLITE_DONE) return m.error("cannot read rows", rc);
+  return std::int64_t{0};
 }
 
 Result<std::vector<WindowMark>> Outbox::window_marks() const {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "test_support.hpp"
+#include "vigil_process.hpp"
 
 namespace vigil::test {
 namespace {
@@ -12,19 +13,11 @@ namespace {
 using Catch::Matchers::Contains;
 using Catch::Matchers::StartsWith;
 
-ProcessResult vigil(std::vector<std::string> args) {
-  args.insert(args.begin(), VIGIL_BINARY);
-  auto r = run_process(args, 30'000);
-  INFO("stdout: " << r.out);
-  INFO("stderr: " << r.err);
-  REQUIRE_FALSE(r.timed_out);
-  return r;
-}
 
 std::string valid_config() { return source_path("tests/e2e/data/valid.yaml"); }
 
 TEST_CASE("vigil --version prints the version and exits 0", "[e2e][cli]") {
-  auto r = vigil({"--version"});
+  auto r = run_vigil({"--version"});
   CHECK(r.exit_code == 0);
   CHECK(std::regex_match(r.out, std::regex("vigil [0-9]+\\.[0-9]+\\.[0-9]+\n")));
   CHECK(r.err.empty());
@@ -32,7 +25,7 @@ TEST_CASE("vigil --version prints the version and exits 0", "[e2e][cli]") {
 
 TEST_CASE("vigil help prints the usage with every command on stdout and exits 0", "[e2e][cli]") {
   for (const char* flag : {"help", "--help", "-h"}) {
-    auto r = vigil({flag});
+    auto r = run_vigil({flag});
     INFO(flag);
     CHECK(r.exit_code == 0);
     CHECK_THAT(r.out, StartsWith("usage: vigil <command>"));
@@ -46,7 +39,7 @@ TEST_CASE("vigil help prints the usage with every command on stdout and exits 0"
 }
 
 TEST_CASE("vigil with an unknown command exits 2 with the usage on stderr", "[e2e][cli]") {
-  auto r = vigil({"frobnicate"});
+  auto r = run_vigil({"frobnicate"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, StartsWith("vigil: unknown command \"frobnicate\""));
   CHECK_THAT(r.err, Contains("usage: vigil <command>"));
@@ -54,7 +47,7 @@ TEST_CASE("vigil with an unknown command exits 2 with the usage on stderr", "[e2
 }
 
 TEST_CASE("vigil without a command exits 2 with the usage on stderr", "[e2e][cli]") {
-  auto r = vigil({});
+  auto r = run_vigil({});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("missing command"));
   CHECK_THAT(r.err, Contains("usage: vigil <command>"));
@@ -63,7 +56,7 @@ TEST_CASE("vigil without a command exits 2 with the usage on stderr", "[e2e][cli
 
 TEST_CASE("run, validate and replay without CONFIG exit 2 and say CONFIG is missing", "[e2e][cli]") {
   for (const char* command : {"run", "validate", "replay"}) {
-    auto r = vigil({command});
+    auto r = run_vigil({command});
     INFO(command);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, StartsWith(std::string("vigil: ") + command + " needs a CONFIG file"));
@@ -76,7 +69,7 @@ TEST_CASE("a CONFIG that does not exist exits 2 and names the file", "[e2e][cli]
   TempDir dir;
   std::string missing = dir.file("no-such-config.yaml");
   for (const char* command : {"validate", "run"}) {
-    auto r = vigil({command, missing});
+    auto r = run_vigil({command, missing});
     INFO(command);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.err, Contains("cannot read " + missing));
@@ -86,41 +79,41 @@ TEST_CASE("a CONFIG that does not exist exits 2 and names the file", "[e2e][cli]
 }
 
 TEST_CASE("an unknown option exits 2 and names the option", "[e2e][cli]") {
-  auto r = vigil({"run", valid_config(), "--fast"});
+  auto r = run_vigil({"run", valid_config(), "--fast"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, StartsWith("vigil: unknown option --fast"));
   CHECK(r.out.empty());
 }
 
 TEST_CASE("an option without its value exits 2 and says it needs a value", "[e2e][cli]") {
-  auto r = vigil({"run", valid_config(), "--for"});
+  auto r = run_vigil({"run", valid_config(), "--for"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, StartsWith("vigil: --for needs a value"));
 }
 
 TEST_CASE("run --for with a bad duration exits 2 and says how to write one", "[e2e][cli]") {
-  auto r = vigil({"run", valid_config(), "--for", "10 parsecs"});
+  auto r = run_vigil({"run", valid_config(), "--for", "10 parsecs"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, StartsWith("vigil: --for: \"10 parsecs\" is not a duration; use a number and a unit"));
   CHECK(r.out.empty());
 }
 
 TEST_CASE("replay without --input exits 2 and asks for the input file", "[e2e][cli]") {
-  auto r = vigil({"replay", valid_config()});
+  auto r = run_vigil({"replay", valid_config()});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, StartsWith("vigil: replay needs --input FILE"));
   CHECK(r.out.empty());
 }
 
 TEST_CASE("a second CONFIG argument exits 2 as unexpected", "[e2e][cli]") {
-  auto r = vigil({"validate", valid_config(), valid_config()});
+  auto r = run_vigil({"validate", valid_config(), valid_config()});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, StartsWith("vigil: unexpected argument"));
 }
 
 TEST_CASE("describe lists the tumbling and hopping windows and the simulator source with their keys",
           "[e2e][cli]") {
-  auto r = vigil({"describe"});
+  auto r = run_vigil({"describe"});
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Contains("`tumbling`"));
   CHECK_THAT(r.out, Contains("`hopping`"));
@@ -134,7 +127,7 @@ TEST_CASE("describe lists the tumbling and hopping windows and the simulator sou
 }
 
 TEST_CASE("describe windows lists the windows only", "[e2e][cli]") {
-  auto r = vigil({"describe", "windows"});
+  auto r = run_vigil({"describe", "windows"});
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Contains("`tumbling`"));
   CHECK_THAT(r.out, Contains("`hopping`"));
@@ -142,14 +135,14 @@ TEST_CASE("describe windows lists the windows only", "[e2e][cli]") {
 }
 
 TEST_CASE("describe sources lists the simulator source and no window", "[e2e][cli]") {
-  auto r = vigil({"describe", "sources"});
+  auto r = run_vigil({"describe", "sources"});
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Contains("`simulator`"));
   CHECK_THAT(r.out, !Contains("`tumbling`"));
 }
 
 TEST_CASE("describe with an unknown section exits 2", "[e2e][cli]") {
-  auto r = vigil({"describe", "gadgets"});
+  auto r = run_vigil({"describe", "gadgets"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("describe takes"));
   CHECK(r.out.empty());

@@ -313,3 +313,124 @@ TEST_CASE("a read-only open never creates a file and refuses to append", "[sync]
   Rows more(2, 1);
   CHECK_FALSE(reader->append(more.rows).ok());
 }
+
+TEST_CASE("a read-only open of a missing file says so and names the path", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  OutboxOptions read_only;
+  read_only.read_only = true;
+  auto missing = Outbox::open(dir.file("nowhere/missing.db"), read_only);
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.error().message, Catch::Matchers::Contains(dir.file("nowhere/missing.db")));
+  CHECK_THAT(missing.error().message, Catch::Matchers::Contains("no such file"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("nowhere")));
+}
+
+TEST_CASE("stats report the schema version and the creation time of the database", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  auto s = outbox->stats();
+  REQUIRE(s.ok());
+  CHECK(s->schema_version == 1);
+  vigil::test::Sqlite db(dir.file("o.db"));
+  CHECK(s->created == db.text("SELECT value FROM meta WHERE key = 'created'"));
+  CHECK(s->created.size() == 20);  // 2024-01-02T03:04:05Z
+  CHECK(s->created.back() == 'Z');
+}
+
+TEST_CASE("for_each visits every row from a seq on, in seq order, with every column", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 6);
+  REQUIRE(outbox->append(batch.rows).ok());
+  vigil::test::Sqlite(dir.file("o.db")).exec("DELETE FROM outbox WHERE seq = 4");
+
+  std::vector<vigil::sync::OutboxRecord> seen;
+  auto visited = outbox->for_each(3, [&](const vigil::sync::OutboxRecord& r) {
+    seen.push_back(r);
+    return true;
+  });
+  REQUIRE(visited.ok());
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].seq == 3);
+  CHECK(seen[1].seq == 5);
+  CHECK(seen[2].seq == 6);
+  const auto& last = seen[2];
+  CHECK(last.topic == "vigil/gw1/line1");
+  CHECK(last.pipeline == "line1");
+  CHECK(last.key == "k1");
+  CHECK(last.start_ms == 5000);
+  CHECK(last.end_ms == 6000);
+  CHECK(last.priority == 0);
+  CHECK(last.format == "json");
+  CHECK(last.payload == "p5");
+  CHECK(last.created_ns == 1'005);
+  CHECK(last.flags == 0);
+
+  std::size_t all = 0;
+  REQUIRE(outbox->for_each(0, [&](const vigil::sync::OutboxRecord&) { return ++all, true; }).ok());
+  CHECK(all == 5);
+}
+
+TEST_CASE("for_each stops without error when the visitor returns false", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 10);
+  REQUIRE(outbox->append(batch.rows).ok());
+  std::vector<std::int64_t> seqs;
+  auto visited = outbox->for_each(0, [&](const vigil::sync::OutboxRecord& r) {
+    seqs.push_back(r.seq);
+    return seqs.size() < 3;
+  });
+  REQUIRE(visited.ok());
+  CHECK(seqs == std::vector<std::int64_t>{1, 2, 3});
+}
+
+TEST_CASE("for_each on an empty outbox or past the last seq visits nothing", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  int calls = 0;
+  REQUIRE(outbox->for_each(0, [&](const vigil::sync::OutboxRecord&) { return ++calls, true; }).ok());
+  Rows batch(0, 2);
+  REQUIRE(outbox->append(batch.rows).ok());
+  REQUIRE(outbox->for_each(3, [&](const vigil::sync::OutboxRecord&) { return ++calls, true; }).ok());
+  CHECK(calls == 0);
+}
+
+TEST_CASE("for_each works on a read-only outbox while a writer appends", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto writer = open_ok(dir.file("o.db"));
+  Rows first(0, 3);
+  REQUIRE(writer->append(first.rows).ok());
+  OutboxOptions read_only;
+  read_only.read_only = true;
+  auto reader = open_ok(dir.file("o.db"), read_only);
+
+  std::vector<std::int64_t> seqs;
+  Rows more(3, 2);
+  auto visited = reader->for_each(0, [&](const vigil::sync::OutboxRecord& r) {
+    if (seqs.empty()) REQUIRE(writer->append(more.rows).ok());  // WAL: the reader never blocks it
+    seqs.push_back(r.seq);
+    return true;
+  });
+  REQUIRE(visited.ok());
+  CHECK(seqs == std::vector<std::int64_t>{1, 2, 3});  // one snapshot: the rows of the first batch
+  std::size_t after = 0;
+  REQUIRE(reader->for_each(0, [&](const vigil::sync::OutboxRecord&) { return ++after, true; }).ok());
+  CHECK(after == 5);
+}
+
+TEST_CASE("tail_start gives the seq the last n rows begin at, counting rows across seq gaps",
+          "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  CHECK(outbox->tail_start(3).value() == 0);
+  Rows batch(0, 6);
+  REQUIRE(outbox->append(batch.rows).ok());
+  vigil::test::Sqlite(dir.file("o.db")).exec("DELETE FROM outbox WHERE seq = 5");
+  CHECK(outbox->tail_start(1).value() == 6);
+  CHECK(outbox->tail_start(2).value() == 4);
+  CHECK(outbox->tail_start(3).value() == 3);
+  CHECK(outbox->tail_start(5).value() == 1);
+  CHECK(outbox->tail_start(6).value() == 0);
+  CHECK(outbox->tail_start(0).value() == 7);
+}

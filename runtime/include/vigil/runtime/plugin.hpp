@@ -38,6 +38,11 @@ Nanos to_nanos(double value, TimeUnit unit) noexcept;
 /// cut); exponents fall back to double; TimeUnit::rfc3339 parses RFC 3339 text. Surrounding
 /// blanks are allowed. nullopt for anything else. Allocation-free (decoders call it per record).
 std::optional<Nanos> parse_time_value(std::string_view text, TimeUnit unit) noexcept;
+/// Parses a value cell: a finite decimal number, surrounding blanks and a leading '+' allowed;
+/// false for text, inf, nan or out of range. Allocation-free (decoders call it per value).
+bool parse_number(std::string_view text, double& out) noexcept;
+/// "s", "ms", "us", "ns" or "rfc3339".
+std::string_view to_string(TimeUnit unit) noexcept;
 
 /// A source's `time:` block: where event time comes from and how disordered it may be.
 struct SourceTime {

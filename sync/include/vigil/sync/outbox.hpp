@@ -3,6 +3,7 @@
 // publisher has delivered them. No SQLite types in this header.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -35,7 +36,7 @@ struct OutboxRow {
   std::uint8_t flags = 0;       ///< runtime::SummaryFlags
 };
 
-/// A stored row, read back by tail().
+/// A stored row, read back by tail() and for_each().
 struct OutboxRecord {
   std::int64_t seq = 0;
   std::string topic;
@@ -74,6 +75,8 @@ struct OutboxStats {
   std::int64_t next_seq = 1;           ///< seq the next appended row gets
   std::string gateway;
   std::string epoch;
+  std::string created;     ///< when the database was created (RFC 3339 UTC); empty if unknown
+  int schema_version = 0;  ///< `PRAGMA user_version` of the file
 };
 
 /// An open outbox database. Rows get a seq that only ever grows, also across restarts and
@@ -86,6 +89,7 @@ class Outbox {
 
   /// Opens or creates the database at `path` (creating missing parent folders), in WAL mode.
   /// Errors name the path and say what to do: not a database, newer schema, cannot create.
+  /// With `read_only` a missing file is an error and nothing is ever created.
   static runtime::Result<std::unique_ptr<Outbox>> open(const std::string& path,
                                                        const OutboxOptions& options);
   ~Outbox();
@@ -101,6 +105,15 @@ class Outbox {
   runtime::Result<OutboxStats> stats() const;
   /// The last `n` rows, oldest first.
   runtime::Result<std::vector<OutboxRecord>> tail(std::size_t n) const;
+  /// Calls `visit` for every stored row with seq >= `from_seq`, in seq order, one row at a
+  /// time (one cursor; the record is reused, so the table is never held in memory). Stops
+  /// early, without error, when `visit` returns false. The rows seen are one consistent
+  /// snapshot even while a writer appends. Errors name the path.
+  runtime::Result<void> for_each(std::int64_t from_seq,
+                                 const std::function<bool(const OutboxRecord&)>& visit) const;
+  /// The seq of the first of the last `n` rows (what tail(n) would return first), for
+  /// for_each(); 0 when the outbox holds `n` rows or fewer, next_seq when `n` is 0.
+  runtime::Result<std::int64_t> tail_start(std::size_t n) const;
   /// Every stored window mark, ordered by pipeline and key.
   runtime::Result<std::vector<WindowMark>> window_marks() const;
 

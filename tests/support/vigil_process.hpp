@@ -1,0 +1,23 @@
+#pragma once
+// Runs the real `vigil` binary (end-to-end tests only: VIGIL_BINARY names it).
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace vigil::test {
+
+/// Runs `vigil args...` with a 30 s deadline; its output is attached to any failing assertion
+/// of the calling test, and a timeout fails the test.
+inline ProcessResult run_vigil(std::vector<std::string> args, int timeout_ms = 30'000) {
+  args.insert(args.begin(), VIGIL_BINARY);
+  auto r = run_process(args, timeout_ms);
+  UNSCOPED_INFO("stdout: " << r.out);
+  UNSCOPED_INFO("stderr: " << r.err);
+  REQUIRE_FALSE(r.timed_out);
+  return r;
+}
+
+}  // namespace vigil::test
