@@ -39,6 +39,11 @@ void Doorbell::wait_for(Nanos timeout) noexcept {
 IngestQueue::IngestQueue(std::size_t capacity, OverflowPolicy policy, Doorbell* doorbell)
     : ring_(std::make_unique<Event[]>(capacity)), capacity_(capacity), policy_(policy), doorbell_(doorbell) {}
 
+namespace {
+// A value that continues the record before it (not its first value).
+bool continues(const Event& e) noexcept { return e.kind == EventKind::sample && !(e.flags & kRecordBegin); }
+}  // namespace
+
 bool IngestQueue::push(std::span<const Event> events) noexcept {
   bool all = true;
   std::size_t i = 0;
@@ -48,8 +53,14 @@ bool IngestQueue::push(std::span<const Event> events) noexcept {
       dropped_.fetch_add(events.size() - i, std::memory_order_relaxed);
       return false;
     }
+    const std::size_t left = events.size() - i;
     std::size_t room = capacity_ - count_;
-    if (room == 0) {
+    std::size_t n = std::min(room, left);
+    if (policy_ != OverflowPolicy::block && n < left) {
+      // The drop policies keep or drop whole records, never part of one: cut at a boundary.
+      while (n > 0 && continues(events[i + n])) --n;
+    }
+    if (n == 0) {
       if (policy_ == OverflowPolicy::block) {
         lock.unlock();
         if (doorbell_) doorbell_->ring();
@@ -57,20 +68,29 @@ bool IngestQueue::push(std::span<const Event> events) noexcept {
         room_.wait(lock, [this] { return closed_ || count_ < capacity_; });
         continue;
       }
+      all = false;
       if (policy_ == OverflowPolicy::drop_newest) {
-        dropped_.fetch_add(events.size() - i, std::memory_order_relaxed);
-        all = false;
+        dropped_.fetch_add(left, std::memory_order_relaxed);
         break;
       }
-      // drop_oldest: make room for what is left of this batch (at most the whole ring).
-      std::size_t need = std::min(events.size() - i, capacity_);
-      head_ = (head_ + need) % capacity_;
-      count_ -= need;
-      dropped_.fetch_add(need, std::memory_order_relaxed);
-      all = false;
-      room = need;
+      // drop_oldest: drop whole records from the head until the next record fits (or the
+      // queue is empty; a record larger than the whole queue is dropped).
+      std::size_t want = 1;
+      while (i + want < events.size() && continues(events[i + want])) ++want;
+      if (want > capacity_) {
+        dropped_.fetch_add(want, std::memory_order_relaxed);
+        i += want;
+        continue;
+      }
+      std::size_t freed = 0;
+      while (count_ > 0 && (capacity_ - count_ < want || continues(ring_[head_]))) {
+        head_ = (head_ + 1) % capacity_;
+        --count_;
+        ++freed;
+      }
+      dropped_.fetch_add(freed, std::memory_order_relaxed);
+      continue;
     }
-    std::size_t n = std::min(room, events.size() - i);
     std::size_t tail = (head_ + count_) % capacity_;
     std::size_t first = std::min(n, capacity_ - tail);
     std::copy_n(events.data() + i, first, ring_.get() + tail);
@@ -93,7 +113,6 @@ std::size_t IngestQueue::pop(std::span<Event> out) noexcept {
     // batch holds nothing else.
     if (n < count_) {
       auto at = [this](std::size_t i) -> const Event& { return ring_[(head_ + i) % capacity_]; };
-      auto continues = [](const Event& e) { return e.kind == EventKind::sample && !(e.flags & kRecordBegin); };
       std::size_t cut = n;
       while (cut > 0 && continues(at(cut))) --cut;
       if (cut > 0) n = cut;

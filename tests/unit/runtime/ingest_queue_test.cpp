@@ -17,12 +17,27 @@ using runtime::IngestQueue;
 using runtime::OverflowPolicy;
 using Clock = std::chrono::steady_clock;
 
-/// Events numbered first, first+1, ... in `value`, so order and loss are visible.
+/// One-value records numbered first, first+1, ... in `value`, so order and loss are visible.
 std::vector<Event> numbered(int first, int n) {
   std::vector<Event> out(static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) {
     out[static_cast<std::size_t>(i)].value = first + i;
     out[static_cast<std::size_t>(i)].time = first + i;
+    out[static_cast<std::size_t>(i)].flags = runtime::kRecordBegin;
+  }
+  return out;
+}
+
+/// `records` records of `values` values each; value = record number * 10 + value index.
+std::vector<Event> records_of(int first, int records, int values) {
+  std::vector<Event> out;
+  for (int r = first; r < first + records; ++r) {
+    for (int v = 0; v < values; ++v) {
+      Event e;
+      e.value = r * 10 + v;
+      e.flags = v == 0 ? runtime::kRecordBegin : 0;
+      out.push_back(e);
+    }
   }
   return out;
 }
@@ -160,6 +175,30 @@ TEST_CASE("drop_oldest with a batch larger than the ring keeps the newest capaci
   CHECK(q.dropped() == 8);
   CHECK(q.size() == 4);
   CHECK(pop_all(q) == std::vector<int>{8, 9, 10, 11});
+}
+
+TEST_CASE("drop_newest never queues part of a record", "[runtime][queue]") {
+  IngestQueue q(5, OverflowPolicy::drop_newest, nullptr);
+  CHECK_FALSE(q.push(records_of(0, 3, 2)));  // 6 values, room for 5: the third record goes whole
+  CHECK(q.dropped() == 2);
+  CHECK(pop_all(q) == std::vector<int>{0, 1, 10, 11});
+}
+
+TEST_CASE("drop_oldest drops whole records from the head", "[runtime][queue]") {
+  IngestQueue q(5, OverflowPolicy::drop_oldest, nullptr);
+  CHECK(q.push(records_of(0, 2, 2)));        // 0 1 10 11
+  CHECK_FALSE(q.push(records_of(2, 1, 3)));  // needs 3, room 1: record 0 goes (2 values)
+  CHECK(q.dropped() == 2);
+  CHECK(pop_all(q) == std::vector<int>{10, 11, 20, 21, 22});
+}
+
+TEST_CASE("pop never hands out part of a record when a whole one fits", "[runtime][queue]") {
+  IngestQueue q(16, OverflowPolicy::block, nullptr);
+  CHECK(q.push(records_of(0, 3, 3)));
+  std::vector<Event> out(4);
+  CHECK(q.pop(out) == 3);  // 4 would split record 1
+  CHECK(q.pop(out) == 3);
+  CHECK(q.pop(out) == 3);
 }
 
 TEST_CASE("drops are counted across many pushes and add up with what was delivered", "[runtime][queue]") {

@@ -46,7 +46,9 @@ class IngestQueue {
   IngestQueue& operator=(const IngestQueue&) = delete;
 
   /// Enqueues `events`. With `block` waits for room (returns early, false, once closed);
-  /// otherwise applies the policy. Returns true if every event was queued.
+  /// otherwise applies the policy to whole records (a kRecordBegin value and the values after
+  /// it): drop_newest refuses the records that do not fit, drop_oldest drops the oldest whole
+  /// records to make room. Returns true if every event was queued.
   /// Producer thread only.
   bool push(std::span<const Event> events) noexcept;
   /// Moves up to `out.size()` events into `out`; returns how many. Never splits a record (the
