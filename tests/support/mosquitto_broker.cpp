@@ -1,0 +1,143 @@
+#include "mosquitto_broker.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace vigil::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string find_program(const std::string& name, const std::vector<std::string>& dirs) {
+  for (const auto& d : dirs) {
+    const std::string path = d + "/" + name;
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return {};
+}
+
+const std::vector<std::string> kBinDirs = {"/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"};
+
+// The kernel picks a free port for a socket bound to port 0; it stays free for a while after
+// the socket closes, long enough for the broker to take it.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+bool accepts(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+MosquittoBroker::MosquittoBroker() {
+  port_ = free_port();
+  write_file(dir_.file("mosquitto.conf"), "listener " + std::to_string(port_) +
+                                              " 127.0.0.1\n"
+                                              "allow_anonymous true\n"
+                                              "persistence false\n");
+  start();
+}
+
+MosquittoBroker::~MosquittoBroker() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+}
+
+void MosquittoBroker::start() {
+  if (pid_ > 0) return;
+  const std::string binary = find_program("mosquitto", kBinDirs);
+  if (binary.empty())
+    FAIL("the mosquitto broker is not installed (looked in /usr/sbin, /usr/bin, /usr/local/sbin, "
+         "/usr/local/bin); MQTT integration tests need it: apt-get install mosquitto");
+  const std::string conf = dir_.file("mosquitto.conf");
+  const std::string log_path = dir_.file("mosquitto.log");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> argv = {const_cast<char*>(binary.c_str()), const_cast<char*>("-c"),
+                             const_cast<char*>(conf.c_str()), nullptr};
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  REQUIRE(rc == 0);
+  pid_ = pid;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!accepts(port_)) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL("mosquitto exited at start on port " << port_ << ":\n" << log());
+    }
+    if (std::chrono::steady_clock::now() > deadline) FAIL("mosquitto did not accept connections within 10 s:\n" << log());
+    std::this_thread::sleep_for(5ms);
+  }
+}
+
+void MosquittoBroker::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + 2s;
+  int status = 0;
+  while (::waitpid(pid_, &status, WNOHANG) != pid_) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  pid_ = -1;
+}
+
+std::string MosquittoBroker::uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+
+bool MosquittoBroker::publish(const std::string& topic, const std::string& payload) const {
+  const std::string pub = find_program("mosquitto_pub", kBinDirs);
+  if (pub.empty())
+    FAIL("mosquitto_pub is not installed; MQTT integration tests need it: apt-get install mosquitto-clients");
+  const ProcessResult r = run_process(
+      {pub, "-h", "127.0.0.1", "-p", std::to_string(port_), "-q", "1", "-t", topic, "-m", payload}, 10'000);
+  return r.exit_code == 0;
+}
+
+std::string MosquittoBroker::log() const { return read_file(dir_.file("mosquitto.log")); }
+
+}  // namespace vigil::test

@@ -1,0 +1,40 @@
+#pragma once
+// A real mosquitto broker on a free loopback port, for tests of MQTT sources and outputs.
+#include <string>
+#include <sys/types.h>
+
+#include "test_support.hpp"
+
+namespace vigil::test {
+
+/// Starts `mosquitto` (anonymous, 127.0.0.1 only) on a free port and waits until it accepts
+/// connections; kills it on destruction. Fails the test (never skips) when the binary is missing
+/// or the broker does not come up within a few seconds.
+class MosquittoBroker {
+ public:
+  MosquittoBroker();
+  ~MosquittoBroker();
+  MosquittoBroker(const MosquittoBroker&) = delete;
+  MosquittoBroker& operator=(const MosquittoBroker&) = delete;
+
+  /// Stops the broker (SIGTERM, then SIGKILL after 2 s); a no-op when it is not running.
+  void stop();
+  /// Starts it again on the same port (after stop()).
+  void start();
+  bool running() const noexcept { return pid_ > 0; }
+
+  int port() const noexcept { return port_; }
+  /// tcp://127.0.0.1:<port>
+  std::string uri() const;
+  /// Publishes one message with mosquitto_pub at QoS 1; true when mosquitto_pub succeeded.
+  bool publish(const std::string& topic, const std::string& payload) const;
+  /// What the broker wrote to stdout/stderr so far (for failure messages).
+  std::string log() const;
+
+ private:
+  TempDir dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace vigil::test
