@@ -5,6 +5,7 @@
 #include "count_window.hpp"
 #include "session_window.hpp"
 #include "sliced_window.hpp"
+#include "sliding_window.hpp"
 #include "vigil/operators/operators.hpp"
 
 namespace vigil::operators {
@@ -43,6 +44,28 @@ constexpr ConfigKey kCountKeys[] = {
     {"size", KeyType::integer, Required::yes, {}, "Records per window (arrival order, per key).", 1, 1'000'000},
     {"every", KeyType::integer, Required::no, {}, "Emit after every this many records (default: size, i.e. tumbling).", 1, 1'000'000},
 };
+
+constexpr ConfigKey kSlidingKeys[] = {
+    {"size", KeyType::duration, Required::yes, {}, "Window length; each record's result covers (t - size, t].", kMinDuration},
+    {"max_samples", KeyType::integer, Required::no, "1024", "Raw samples kept per key; when full the oldest is dropped (counted as truncated) and the results that miss it are marked partial.", 1, 1'000'000},
+    kAllowedLatenessKey,
+    kLateKey,
+};
+
+std::unique_ptr<runtime::Operator> make_sliding(const runtime::PipelineSetup& setup) {
+  SlidingWindowParams p;
+  p.size = setup.window.duration("size");
+  p.max_samples = static_cast<std::size_t>(setup.window.integer("max_samples"));
+  p.lateness = setup.window.duration("allowed_lateness");
+  p.late_emit = setup.window.string("late") == "emit";
+  AggregatePlan plan;
+  if (!plan.build(setup)) return nullptr;
+  bool minmax = false;
+  for (auto n : plan.needs) minmax = minmax || (n & kNeedMinMax);
+  const double per_key = SlidingWindow::bytes_per_key(p.max_samples, plan.field_count(), minmax);
+  if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
+  return std::make_unique<SlidingWindow>(setup, std::move(plan), p);
+}
 
 std::unique_ptr<runtime::Operator> make_session(const runtime::PipelineSetup& setup) {
   SessionWindowParams p;
@@ -121,6 +144,7 @@ void register_windows(runtime::Registry& registry) {
   registry.add(runtime::WindowPlugin{"session", "Per-key bursts of activity separated by a gap.", kSessionKeys, &make_session});
   registry.add(runtime::WindowPlugin{"count", "The last `size` records of a key, every `every` records (arrival order).", kCountKeys, &make_count});
   registry.add(runtime::WindowPlugin{"hopping", "Fixed windows of `size` starting every `hop` (overlapping).", kHoppingKeys, &make_hopping});
+  registry.add(runtime::WindowPlugin{"sliding", "One result per record over (t - size, t] of event time, from the key's raw samples.", kSlidingKeys, &make_sliding});
 }
 
 }  // namespace vigil::operators
