@@ -46,6 +46,7 @@ EnvLookup process_env() {
 namespace {
 
 constexpr int kMaxIncludeDepth = 16;
+constexpr int kMaxNesting = 64;
 
 struct Loader {
   const EnvLookup& env;
@@ -97,9 +98,16 @@ struct Loader {
   }
 
   ConfigNode convert(const YAML::Node& node, const std::shared_ptr<const std::string>& file,
-                     const std::string& dir) {
+                     const std::string& dir, int depth = 0) {
     ConfigNode out;
     out.mark = mark_of(node.Mark(), file);
+    // Deep enough for any real config; stops an alias that refers to its own anchor
+    // (`a: &x {b: *x}`), which yaml-cpp turns into a cycle.
+    if (depth > kMaxNesting) {
+      error(out.mark, "nesting deeper than " + std::to_string(kMaxNesting) +
+                          " levels (or an alias that refers to itself); flatten the config");
+      return out;
+    }
     switch (node.Type()) {
       case YAML::NodeType::Undefined:
       case YAML::NodeType::Null:
@@ -112,7 +120,7 @@ struct Loader {
         break;
       case YAML::NodeType::Sequence:
         out.kind = ConfigNode::Kind::sequence;
-        for (const auto& item : node) out.items.push_back(convert(item, file, dir));
+        for (const auto& item : node) out.items.push_back(convert(item, file, dir, depth + 1));
         break;
       case YAML::NodeType::Map: {
         out.kind = ConfigNode::Kind::map;
@@ -135,9 +143,9 @@ struct Loader {
             error(key_mark, "key \"" + key + "\" appears twice in the same map; remove one");
             continue;
           }
-          ConfigNode value = convert(it->second, file, dir);
+          ConfigNode value = convert(it->second, file, dir, depth + 1);
           value.key_mark = key_mark;
-          out.members.emplace_back(key, std::move(value));
+          out.members.push_back(ConfigNode::Member{key, std::move(value)});
         }
         if (!includes.empty()) {
           ConfigNode merged = std::move(includes.front());

@@ -113,6 +113,8 @@ std::optional<Nanos> rfc3339_to_nanos(std::string_view text) noexcept {
       text[13] != ':' || !digits(14, 2, minute) || text[16] != ':' || !digits(17, 2, second))
     return bad();
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return bad();
+  // int64 nanoseconds reach from 1677-09-21 to 2262-04-11; refuse whole years outside that.
+  if (year < 1678 || year > 2261) return bad();
   // A day its month lacks (2023-02-29, 04-31) would silently roll into the next month.
   static constexpr int kDaysIn[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;

@@ -1,3 +1,4 @@
+#include <cstring>
 #include "vigil/sync/summary_codec.hpp"
 
 #include <flatbuffers/flatbuffers.h>
@@ -101,7 +102,13 @@ runtime::Result<DecodedSummary> decode_flat_summary(std::span<const std::uint8_t
     d.names.reserve(names->size());
     for (const flatbuffers::String* name : *names) d.names.push_back(text(name));
   }
-  if (const auto* values = s->values()) d.values.assign(values->begin(), values->end());
+  if (const auto* values = s->values()) {
+    // The verifier checks the vector's 4-byte length only; the doubles themselves may sit at an
+    // address that is not 8-byte aligned in a hostile buffer, so copy bytes, never load doubles.
+    d.values.resize(values->size());
+    if (!d.values.empty())
+      std::memcpy(d.values.data(), values->Data(), d.values.size() * sizeof(double));
+  }
   if (d.names.size() != d.values.size())
     return runtime::Error{"damaged FlatBuffers Summary: " + std::to_string(d.names.size()) + " names but " +
                           std::to_string(d.values.size()) + " values"};

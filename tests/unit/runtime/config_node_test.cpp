@@ -390,3 +390,14 @@ TEST_CASE("a syntax error in an included file names the included file", "[runtim
 
 }  // namespace
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("an alias that refers to its own anchor is an error, not endless recursion", "[runtime][config]") {
+  auto r = runtime::load_config_text("a: &x {b: *x}\n", "cyc.yaml", ".");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("cyc.yaml:1:") &&
+                                    Catch::Matchers::Contains("alias that refers to itself"));
+}
+
+}  // namespace vigil::test

@@ -254,3 +254,13 @@ TEST_CASE("the monotonic clock never goes back", "[runtime][time]") {
 
 }  // namespace
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("RFC 3339 years outside the int64 nanosecond range are refused, not overflowed", "[runtime][time]") {
+  CHECK_FALSE(runtime::rfc3339_to_nanos("2263-01-01T00:00:00Z"));
+  CHECK_FALSE(runtime::rfc3339_to_nanos("1600-01-01T00:00:00Z"));
+  CHECK(runtime::rfc3339_to_nanos("2261-12-31T23:59:59Z"));
+}
+
+}  // namespace vigil::test

@@ -28,7 +28,9 @@ struct Mark {
 class ConfigNode {
  public:
   enum class Kind : std::uint8_t { null, scalar, sequence, map };
-  using Member = std::pair<std::string, ConfigNode>;
+  /// One map member: `first` is the key, `second` the value (pair-like, so structured
+  /// bindings work). Defined after ConfigNode, which it contains.
+  struct Member;
 
   Kind kind = Kind::null;
   Mark mark;             ///< where the value starts
@@ -46,6 +48,11 @@ class ConfigNode {
   const ConfigNode* find(std::string_view key) const noexcept;
   /// Human name of the kind: "a map", "a list", "a value", "nothing".
   std::string_view kind_name() const noexcept;
+};
+
+struct ConfigNode::Member {
+  std::string first;
+  ConfigNode second;
 };
 
 /// Looks up an environment variable; injectable so tests need not touch the process environment.
