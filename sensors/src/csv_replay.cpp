@@ -50,7 +50,7 @@ class CsvReplay final : public runtime::Source {
         keys_(setup.keys),
         fields_table_(setup.fields),
         mapping_(setup.mapping),
-        batch_(stop_) {}
+        batch_(reader_) {}
 
   ~CsvReplay() override { stop(); }
 
@@ -140,20 +140,12 @@ class CsvReplay final : public runtime::Source {
   }
 
   runtime::Result<void> start(runtime::IngestQueue& queue) override {
-    if (thread_.joinable()) return runtime::Error{"the replay of " + csv_path_ + " is already running"};
     batch_.attach(queue);
-    stop_.reset();
-    try {
-      thread_ = std::thread([this] { run(); });
-    } catch (const std::system_error& e) {
-      return runtime::Error{std::string("cannot start the replay thread: ") + e.what()};
-    }
-    return runtime::ok();
+    return reader_.start("the replay of " + csv_path_, [this] { run(); });
   }
 
   void stop() noexcept override {
-    stop_.request();
-    if (thread_.joinable()) thread_.join();
+    reader_.stop();
   }
 
   const runtime::SourceCounters& counters() const noexcept override { return counters_; }
@@ -166,7 +158,7 @@ class CsvReplay final : public runtime::Source {
   void run() noexcept {
     CsvRow row;
     bool more = true;
-    while (more && !stop_.requested()) {
+    while (more && !reader_.requested()) {
       switch (file_.next(row)) {
         case CsvFile::Next::row:
           if (!is_blank_row(row) && !process_row(row)) return;
@@ -185,7 +177,7 @@ class CsvReplay final : public runtime::Source {
       }
       counters_.bytes.set(file_.bytes_read());
     }
-    if (stop_.requested()) return;
+    if (reader_.requested()) return;
     runtime::Event end{};
     end.time = vnow_;
     end.source = index_;
@@ -317,13 +309,12 @@ class CsvReplay final : public runtime::Source {
   std::vector<double> values_;               // one row's values, reused
   std::vector<char> present_;                // whether values_[i] was in the row
   runtime::SourceCounters counters_;
-  StopSignal stop_;
   EventBatch batch_;
   bool seen_time_ = false;
   Nanos vnow_ = runtime::kMinTime;
   Nanos last_tick_ = 0;
   bool reported_malformed_ = false;
-  std::thread thread_;
+  SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
 
 }  // namespace

@@ -8,6 +8,9 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <thread>
+#include <system_error>
+#include <string>
 #include <span>
 
 #include "vigil/runtime/event.hpp"
@@ -42,6 +45,39 @@ class StopSignal {
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable cv_;
+};
+
+/// The thread a source reads on, with its stop signal (a source thread polls `requested()` or
+/// sleeps on it). start() refuses a second start; stop() signals and joins, and is idempotent.
+class SourceThread : public StopSignal {
+ public:
+  SourceThread() = default;
+  SourceThread(const SourceThread&) = delete;
+  SourceThread& operator=(const SourceThread&) = delete;
+  ~SourceThread() { stop(); }
+
+  bool running() const noexcept { return thread_.joinable(); }
+
+  /// Runs `body` on a new thread. Errors name `what` ("the simulator", "serial /dev/ttyUSB0").
+  template <class Body>
+  runtime::Result<void> start(const std::string& what, Body body) {
+    if (thread_.joinable()) return runtime::Error{what + " is already running"};
+    reset();
+    try {
+      thread_ = std::thread(std::move(body));
+    } catch (const std::system_error& e) {
+      return runtime::Error{"cannot start the thread of " + what + ": " + e.what()};
+    }
+    return runtime::ok();
+  }
+
+  void stop() noexcept {
+    request();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
 };
 
 /// Up to kCapacity events collected on the source thread and pushed as one batch.

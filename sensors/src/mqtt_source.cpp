@@ -189,7 +189,6 @@ class MqttSource final : public runtime::Source {
   ~MqttSource() override { stop(); }
 
   runtime::Result<void> start(runtime::IngestQueue& queue) override {
-    if (thread_.joinable()) return runtime::Error{"mqtt " + config_.broker + " is already running"};
     if (queue.policy() == runtime::OverflowPolicy::block)
       return runtime::Error{"mqtt " + config_.broker +
                             ": the queue policy is block, but an MQTT subscriber must never wait (the broker "
@@ -207,18 +206,11 @@ class MqttSource final : public runtime::Source {
       std::lock_guard lock(queue_mutex_);
       queue_ = &queue;
     }
-    stop_.reset();
-    try {
-      thread_ = std::thread([this] { run(); });
-    } catch (const std::system_error& e) {
-      return runtime::Error{std::string("cannot start the mqtt connect thread: ") + e.what()};
-    }
-    return runtime::ok();
+    return reader_.start("mqtt " + config_.broker, [this] { run(); });
   }
 
   void stop() noexcept override {
-    stop_.request();
-    if (thread_.joinable()) thread_.join();
+    reader_.stop();
     {
       // After this no callback touches the queue, even one already running elsewhere.
       std::lock_guard lock(queue_mutex_);
@@ -273,12 +265,12 @@ class MqttSource final : public runtime::Source {
     }
     Nanos backoff = config_.reconnect_min;
     bool down_reported = false;
-    while (!stop_.requested()) {
+    while (!reader_.requested()) {
       std::string error;
       try {
         mqtt::token_ptr token = client_->connect(opts);
         while (!token->wait_for(kSlice))
-          if (stop_.requested()) return;
+          if (reader_.requested()) return;
         if (token->get_return_code() == 0) return;  // connected; Paho keeps it up from here
         error = "return code " + std::to_string(token->get_return_code());
       } catch (const mqtt::exception& e) {
@@ -291,7 +283,7 @@ class MqttSource final : public runtime::Source {
         log("cannot connect (%s); retrying", error.c_str());
         down_reported = true;
       }
-      if (stop_.sleep_for(std::chrono::nanoseconds(backoff))) return;
+      if (reader_.sleep_for(std::chrono::nanoseconds(backoff))) return;
       backoff = std::min(config_.reconnect_max, backoff * 2);
     }
   }
@@ -568,10 +560,9 @@ class MqttSource final : public runtime::Source {
   std::mutex queue_mutex_;  // guards queue_ and the decoding state against stop()
   runtime::IngestQueue* queue_ = nullptr;
   runtime::SourceCounters counters_;
-  StopSignal stop_;
   bool reported_malformed_ = false;
   std::unique_ptr<mqtt::async_client> client_;
-  std::thread thread_;
+  SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
 
 // "{topic[N]}" or "{topic}" in the generic `key`: the key comes from the topic.

@@ -127,24 +127,16 @@ class SerialSource final : public runtime::Source {
   ~SerialSource() override { stop(); }
 
   runtime::Result<void> start(runtime::IngestQueue& queue) override {
-    if (thread_.joinable()) return runtime::Error{"serial " + config_.device + " is already running"};
     if (queue.policy() == runtime::OverflowPolicy::block)
       return runtime::Error{"serial " + config_.device +
                             ": the queue policy is block, but a serial reader must never wait (the tty buffer "
                             "would overflow uncounted); use overflow: drop_newest or drop_oldest"};
     queue_ = &queue;
-    stop_.reset();
-    try {
-      thread_ = std::thread([this] { run(); });
-    } catch (const std::system_error& e) {
-      return runtime::Error{std::string("cannot start the serial reader thread: ") + e.what()};
-    }
-    return runtime::ok();
+    return reader_.start("serial " + config_.device, [this] { run(); });
   }
 
   void stop() noexcept override {
-    stop_.request();
-    if (thread_.joinable()) thread_.join();
+    reader_.stop();
     close_device();
   }
 
@@ -158,7 +150,7 @@ class SerialSource final : public runtime::Source {
 
   void run() noexcept {
     bool down_reported = false;
-    while (!stop_.requested()) {
+    while (!reader_.requested()) {
       if (fd_ < 0) {
         const int err = open_device();
         if (err != 0) {
@@ -166,7 +158,7 @@ class SerialSource final : public runtime::Source {
             log("cannot open (%s); retrying every %s", std::strerror(err), interval_text());
             down_reported = true;
           }
-          if (stop_.sleep_for(std::chrono::nanoseconds(config_.reopen_interval))) break;
+          if (reader_.sleep_for(std::chrono::nanoseconds(config_.reopen_interval))) break;
           continue;
         }
         down_reported = false;
@@ -196,7 +188,7 @@ class SerialSource final : public runtime::Source {
       }
       if (fd_ < 0) {
         down_reported = true;  // lose() said so already; stay quiet until it is back
-        if (stop_.sleep_for(std::chrono::nanoseconds(config_.reopen_interval))) break;
+        if (reader_.sleep_for(std::chrono::nanoseconds(config_.reopen_interval))) break;
       }
     }
     flush();
@@ -396,11 +388,10 @@ class SerialSource final : public runtime::Source {
   DecodedLine record_;
   runtime::IngestQueue* queue_ = nullptr;
   runtime::SourceCounters counters_;
-  StopSignal stop_;
   int fd_ = -1;
   bool reported_malformed_ = false;
   char interval_text_[32] = {};
-  std::thread thread_;
+  SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
 
 // "\n" as YAML gives it (a real newline) or as typed (backslash n), "\r\n", "\r", "\t", one char.

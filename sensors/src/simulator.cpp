@@ -72,26 +72,18 @@ class Simulator final : public runtime::Source {
         generator_(config_.shapes, config_.machines.size(), config_.seed),
         schedule_(config_.rate),
         values_(config_.shapes.size()),
-        batch_(stop_) {}
+        batch_(reader_) {}
 
   ~Simulator() override { stop(); }
 
   runtime::Result<void> start(runtime::IngestQueue& queue) override {
-    if (thread_.joinable()) return runtime::Error{"the simulator is already running"};
     start_time_ = config_.has_start ? config_.start : clock_->now();
     batch_.attach(queue);
-    stop_.reset();
-    try {
-      thread_ = std::thread([this] { run(); });
-    } catch (const std::system_error& e) {
-      return runtime::Error{std::string("cannot start the simulator thread: ") + e.what()};
-    }
-    return runtime::ok();
+    return reader_.start("the simulator", [this] { run(); });
   }
 
   void stop() noexcept override {
-    stop_.request();
-    if (thread_.joinable()) thread_.join();
+    reader_.stop();
   }
 
   const runtime::SourceCounters& counters() const noexcept override { return counters_; }
@@ -122,7 +114,7 @@ class Simulator final : public runtime::Source {
     constexpr auto kMinSleep = std::chrono::milliseconds(1);
     const auto mono_start = steady_clock::now();
     std::uint64_t next = 0;
-    while (!stop_.requested()) {
+    while (!reader_.requested()) {
       const auto now = steady_clock::now();
       const Nanos elapsed = std::chrono::duration_cast<std::chrono::nanoseconds>(now - mono_start).count();
       std::uint64_t due = schedule_.due(elapsed);
@@ -132,7 +124,7 @@ class Simulator final : public runtime::Source {
       if (!batch_.flush()) return false;
       if (config_.count != 0 && next >= config_.count) return true;
       const auto next_due = mono_start + std::chrono::nanoseconds(schedule_.offset(next));
-      if (stop_.sleep_until(std::max(next_due, now + kMinSleep))) return false;
+      if (reader_.sleep_until(std::max(next_due, now + kMinSleep))) return false;
     }
     return false;
   }
@@ -175,11 +167,10 @@ class Simulator final : public runtime::Source {
   RecordSchedule schedule_;
   std::vector<double> values_;  // one record's values, reused
   runtime::SourceCounters counters_;
-  StopSignal stop_;
   EventBatch batch_;
   Nanos start_time_ = 0;
   Nanos last_time_ = 0;
-  std::thread thread_;
+  SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
 
 // Expects setup.block validated against kSimulatorKeys (the engine does that first); reports
