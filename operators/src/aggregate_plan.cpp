@@ -77,6 +77,29 @@ void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyI
 
 namespace vigil::operators {
 
+WatermarkSources::WatermarkSources(const runtime::PipelineSetup& setup)
+    : max_seen(setup.source_time.size(), runtime::kMinTime),
+      sources(setup.sources),
+      per_source(setup.watermark == runtime::WatermarkScope::per_source) {
+  for (const auto& t : setup.source_time) ooo.push_back(t.max_out_of_order);
+  for (auto s : setup.sources) {
+    max_ooo = std::max(max_ooo, setup.source_time[s].max_out_of_order);
+    const Nanos idle = setup.source_time[s].idle_timeout;
+    if (idle > 0 && (idle_timeout == 0 || idle < idle_timeout)) idle_timeout = idle;
+  }
+}
+
+Nanos WatermarkSources::watermark() const noexcept {
+  Nanos wm = runtime::kMaxTime;
+  bool any = false;
+  for (auto s : sources) {
+    if (max_seen[s] == runtime::kMinTime) continue;
+    wm = std::min(wm, max_seen[s] - ooo[s]);
+    any = true;
+  }
+  return any ? wm : runtime::kMinTime;
+}
+
 bool check_state_budget(const runtime::PipelineSetup& setup, double bytes) {
   if (bytes <= static_cast<double>(setup.limits.max_state)) return true;
   auto mib = [](double b) { return std::to_string(static_cast<long long>(b / (1024.0 * 1024.0) + 0.5)) + " MiB"; };

@@ -12,17 +12,8 @@ constexpr std::uint32_t kSnapshotMagic = 0x56534531;  // "VSE1"
 }
 
 SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SessionWindowParams& p)
-    : plan_(std::move(plan)), p_(p), keys_(setup.keys),
+    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys),
       buffer_(setup.limits.max_keys * p.max_open + 64, plan_.schema.columns.size(), nullptr) {
-  source_ooo_.assign(setup.source_time.size(), 0);
-  for (std::size_t i = 0; i < setup.source_time.size(); ++i) source_ooo_[i] = setup.source_time[i].max_out_of_order;
-  per_source_ = setup.watermark == runtime::WatermarkScope::per_source;
-  source_max_.assign(setup.source_time.size(), runtime::kMinTime);
-  pipeline_sources_ = setup.sources;
-  for (auto s : setup.sources) {
-    Nanos idle = setup.source_time[s].idle_timeout;
-    if (idle > 0 && (idle_timeout_ == 0 || idle < idle_timeout_)) idle_timeout_ = idle;
-  }
   fields_ = plan_.field_count();
   capacity_ = setup.limits.max_keys;
   state_.resize(capacity_);
@@ -162,20 +153,18 @@ void SessionWindow::on_sample(const Event& ev) noexcept {
     }
     k.last_active = now_;
     if (t > k.max_ts) k.max_ts = t;
-    if (per_source_) {
+    if (wms_.per_source) {
       if (k.wm < source_wm_) k.wm = source_wm_;
-      if (t > source_max_[ev.source]) {
-        source_max_[ev.source] = t;
-        Nanos wm = runtime::kMaxTime;
-        for (auto src : pipeline_sources_)
-          if (source_max_[src] != runtime::kMinTime) wm = std::min(wm, source_max_[src] - source_ooo_[src]);
+      if (t > wms_.max_seen[ev.source]) {
+        wms_.max_seen[ev.source] = t;
+        const Nanos wm = wms_.watermark();
         if (wm > source_wm_) {
           source_wm_ = wm;
           fire_many(false, wm, false);
         }
       }
-    } else if (t - source_ooo_[ev.source] > k.wm) {
-      k.wm = t - source_ooo_[ev.source];
+    } else if (t - wms_.ooo[ev.source] > k.wm) {
+      k.wm = t - wms_.ooo[ev.source];
       fire_key(index, k.wm, false);
     }
     cur_key_ = index;
@@ -249,7 +238,7 @@ void SessionWindow::fire_many(bool idle_only, Nanos wm, bool partial) noexcept {
     KeyState& k = state_[i];
     if (!k.live || k.open == 0) continue;
     if (idle_only) {
-      if (now_ - k.last_active < idle_timeout_) continue;
+      if (now_ - k.last_active < wms_.idle_timeout) continue;
       fire_key(i, runtime::kMaxTime, false);
       // Later records of this key that would have joined these sessions (t < max_ts + gap)
       // are late: t + gap + allowed_lateness <= watermark.
@@ -268,8 +257,8 @@ void SessionWindow::on_tick(Nanos now) noexcept {
     for (auto& k : state_)
       if (k.live) k.last_active = now;
   now_ = std::max(now_, now);
-  if (idle_timeout_ <= 0 || now_ < next_idle_check_) return;
-  next_idle_check_ = now_ + std::max<Nanos>(idle_timeout_ / 8, 1);
+  if (wms_.idle_timeout <= 0 || now_ < next_idle_check_) return;
+  next_idle_check_ = now_ + std::max<Nanos>(wms_.idle_timeout / 8, 1);
   fire_many(true, 0, false);
 }
 

@@ -62,13 +62,9 @@ class SessionWindow final : public runtime::Operator {
 
   AggregatePlan plan_;
   SessionWindowParams p_;
+  WatermarkSources wms_;
   runtime::KeyTable* keys_;
-  std::vector<Nanos> source_ooo_;
-  bool per_source_ = false;
-  std::vector<Nanos> source_max_;                       ///< per source: highest event time
-  std::vector<runtime::SourceIndex> pipeline_sources_;
   Nanos source_wm_ = runtime::kMinTime;                 ///< per_source: the pipeline's watermark
-  Nanos idle_timeout_ = 0;
   std::size_t fields_ = 0;
   std::size_t capacity_ = 0;
   std::vector<KeyState> state_;

@@ -17,28 +17,18 @@ constexpr std::uint32_t kSnapshotMagic = 0x56534C31;  // "VSL1"
 }  // namespace
 
 SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlicedWindowParams& p)
-    : plan_(std::move(plan)), p_(p), keys_(setup.keys), late_emit_(p.late_emit),
+    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys), late_emit_(p.late_emit),
       capacity_(setup.limits.max_keys) {
   width_ = std::gcd(p_.size, p_.hop);
   slices_per_window_ = p_.size / width_;
   slices_per_hop_ = p_.hop / width_;
   end_phase_ = slices_per_window_ % slices_per_hop_;
-  for (auto s : setup.sources) {
-    max_ooo_ = std::max(max_ooo_, setup.source_time[s].max_out_of_order);
-    Nanos idle = setup.source_time[s].idle_timeout;
-    if (idle > 0 && (idle_timeout_ == 0 || idle < idle_timeout_)) idle_timeout_ = idle;
-  }
-  source_ooo_.assign(setup.source_time.size(), 0);
-  for (std::size_t i = 0; i < setup.source_time.size(); ++i) source_ooo_[i] = setup.source_time[i].max_out_of_order;
-  per_source_ = setup.watermark == runtime::WatermarkScope::per_source;
-  source_max_.assign(setup.source_time.size(), runtime::kMinTime);
-  pipeline_sources_ = setup.sources;
   // Live slices run from the first slice of the oldest unfired window to the newest record.
   // The watermark trails the newest record by max_out_of_order, and windows stay open
   // allowed_lateness past their end, so that span is at most one window plus
   // ceil((max_out_of_order + allowed_lateness) / width) slices (a watermark advance fires and
   // frees slices before the new record's slice is taken).
-  ring_ = static_cast<std::size_t>(slices_per_window_ + (max_ooo_ + p_.lateness + width_ - 1) / width_);
+  ring_ = static_cast<std::size_t>(slices_per_window_ + (wms_.max_ooo + p_.lateness + width_ - 1) / width_);
   fields_ = plan_.field_count();
   state_.resize(capacity_);
   stop_end_.resize(capacity_);
@@ -127,16 +117,16 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
   if (begin) {
     counters_.records.add();
     const Nanos t = ev.time;
-    const Nanos own_wm = t - source_ooo_[ev.source];
+    const Nanos own_wm = t - wms_.ooo[ev.source];
     if (!k.live || k.generation != ev.key.generation) {
       Nanos wm = own_wm;
-      if (per_source_) wm = source_watermark();
+      if (wms_.per_source) wm = wms_.watermark();
       reset_key(index, ev.key, t, wm);
     }
     k.last_active = now_;
-    if (per_source_) {
-      if (t > source_max_[ev.source]) {
-        source_max_[ev.source] = t;
+    if (wms_.per_source) {
+      if (t > wms_.max_seen[ev.source]) {
+        wms_.max_seen[ev.source] = t;
         advance_source_watermark();
       }
     } else if (t > k.max_ts) {
@@ -201,19 +191,9 @@ void SlicedWindow::finish_late() noexcept {
                late_records_, late_moments_.data(), values_, runtime::kLate, counters_, *out_);
 }
 
-Nanos SlicedWindow::source_watermark() const noexcept {
-  Nanos wm = runtime::kMaxTime;
-  bool any = false;
-  for (auto s : pipeline_sources_) {
-    if (source_max_[s] == runtime::kMinTime) continue;
-    wm = std::min(wm, source_max_[s] - source_ooo_[s]);
-    any = true;
-  }
-  return any ? wm : runtime::kMinTime;
-}
 
 void SlicedWindow::advance_source_watermark() noexcept {
-  const Nanos wm = source_watermark();
+  const Nanos wm = wms_.watermark();
   if (wm <= source_wm_) return;
   source_wm_ = wm;
   if (wm < next_source_fire_) return;
@@ -226,7 +206,7 @@ void SlicedWindow::fire_all(Nanos wm, bool idle_only) noexcept {
     KeyState& k = state_[i];
     if (!k.live) continue;
     if (idle_only) {
-      if (k.live_slices == 0 || now_ - k.last_active < idle_timeout_) continue;
+      if (k.live_slices == 0 || now_ - k.last_active < wms_.idle_timeout) continue;
       stop_end_[i] = std::numeric_limits<std::int64_t>::max();
     } else {
       if (wm > k.wm) k.wm = wm;
@@ -293,8 +273,8 @@ void SlicedWindow::on_tick(Nanos now) noexcept {
       if (k.live) k.last_active = now;
   }
   now_ = std::max(now_, now);
-  if (idle_timeout_ <= 0 || now_ < next_idle_check_) return;
-  next_idle_check_ = now_ + std::max<Nanos>(idle_timeout_ / 8, 1);
+  if (wms_.idle_timeout <= 0 || now_ < next_idle_check_) return;
+  next_idle_check_ = now_ + std::max<Nanos>(wms_.idle_timeout / 8, 1);
   fire_all(0, true);
 }
 
@@ -413,8 +393,8 @@ void SlicedWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, p_.hop);
   put_bytes(out, p_.offset);
   put_bytes(out, static_cast<std::uint64_t>(fields_));
-  put_bytes(out, static_cast<std::uint64_t>(source_max_.size()));
-  for (Nanos m : source_max_) put_bytes(out, m);
+  put_bytes(out, static_cast<std::uint64_t>(wms_.max_seen.size()));
+  for (Nanos m : wms_.max_seen) put_bytes(out, m);
   put_bytes(out, source_wm_);
   std::uint64_t live = 0;
   for (const auto& k : state_) live += k.live ? 1 : 0;
@@ -447,8 +427,8 @@ runtime::Result<void> SlicedWindow::restore(std::span<const std::byte> in) {
     return bad();
   if (size != p_.size || hop != p_.hop || offset != p_.offset || fields != fields_) return bad();
   std::uint64_t sources = 0;
-  if (!get_bytes(in, sources) || sources != source_max_.size()) return bad();
-  for (Nanos& m : source_max_)
+  if (!get_bytes(in, sources) || sources != wms_.max_seen.size()) return bad();
+  for (Nanos& m : wms_.max_seen)
     if (!get_bytes(in, m)) return bad();
   if (!get_bytes(in, source_wm_) || !get_bytes(in, live)) return bad();
   next_source_fire_ = runtime::kMinTime;

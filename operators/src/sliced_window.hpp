@@ -60,11 +60,11 @@ class SlicedWindow final : public runtime::Operator {
   std::int64_t round_up_end(std::int64_t x) const noexcept;
   std::int64_t round_down_end(std::int64_t x) const noexcept;
   std::size_t slot_of(std::uint32_t index, std::int64_t slice) const noexcept;
-  Nanos source_watermark() const noexcept;
   void advance_source_watermark() noexcept;
 
   AggregatePlan plan_;
   SlicedWindowParams p_;
+  WatermarkSources wms_;
   runtime::KeyTable* keys_;
   bool late_emit_;
   std::size_t capacity_ = 0;
@@ -72,12 +72,6 @@ class SlicedWindow final : public runtime::Operator {
   std::int64_t slices_per_window_ = 1;
   std::int64_t slices_per_hop_ = 1;
   std::int64_t end_phase_ = 0;  ///< window ends (in slices) are congruent to this modulo the hop
-  Nanos max_ooo_ = 0;
-  Nanos idle_timeout_ = 0;
-  std::vector<Nanos> source_ooo_;
-  bool per_source_ = false;
-  std::vector<Nanos> source_max_;
-  std::vector<runtime::SourceIndex> pipeline_sources_;
   Nanos source_wm_ = runtime::kMinTime;
   Nanos next_source_fire_ = runtime::kMinTime;
   std::size_t ring_ = 0;

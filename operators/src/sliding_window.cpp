@@ -47,16 +47,7 @@ double SlidingWindow::bytes_per_key(std::size_t max_samples, std::size_t fields,
 }
 
 SlidingWindow::SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlidingWindowParams& p)
-    : plan_(std::move(plan)), p_(p), keys_(setup.keys) {
-  source_ooo_.assign(setup.source_time.size(), 0);
-  for (std::size_t i = 0; i < setup.source_time.size(); ++i) source_ooo_[i] = setup.source_time[i].max_out_of_order;
-  per_source_ = setup.watermark == runtime::WatermarkScope::per_source;
-  source_max_.assign(setup.source_time.size(), runtime::kMinTime);
-  pipeline_sources_ = setup.sources;
-  for (auto s : setup.sources) {
-    Nanos idle = setup.source_time[s].idle_timeout;
-    if (idle > 0 && (idle_timeout_ == 0 || idle < idle_timeout_)) idle_timeout_ = idle;
-  }
+    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys) {
   fields_ = plan_.field_count();
   for (auto n : plan_.needs) minmax_ = minmax_ || (n & kNeedMinMax);
   capacity_ = setup.limits.max_keys;
@@ -102,8 +93,8 @@ void SlidingWindow::process(std::span<const Event> events, runtime::SummarySink&
           for (auto& k : state_)
             if (k.live) k.last_active = ev.time;
         now_ = std::max(now_, ev.time);
-        if (idle_timeout_ > 0 && now_ >= next_idle_check_) {
-          next_idle_check_ = now_ + std::max<Nanos>(idle_timeout_ / 8, 1);
+        if (wms_.idle_timeout > 0 && now_ >= next_idle_check_) {
+          next_idle_check_ = now_ + std::max<Nanos>(wms_.idle_timeout / 8, 1);
           fire_many(0, true, false);
         }
         break;
@@ -144,20 +135,18 @@ void SlidingWindow::on_sample(const Event& ev) noexcept {
     if (t > k.max_ts) k.max_ts = t;
     // Results due before this record are complete without it (it is later than all of them
     // unless it is late), so they fire before it is stored.
-    if (per_source_) {
+    if (wms_.per_source) {
       if (k.wm < source_wm_) advance_watermark(index, source_wm_);
-      if (t > source_max_[ev.source]) {
-        source_max_[ev.source] = t;
-        Nanos wm = runtime::kMaxTime;
-        for (auto src : pipeline_sources_)
-          if (source_max_[src] != runtime::kMinTime) wm = std::min(wm, source_max_[src] - source_ooo_[src]);
+      if (t > wms_.max_seen[ev.source]) {
+        wms_.max_seen[ev.source] = t;
+        const Nanos wm = wms_.watermark();
         if (wm > source_wm_) {
           source_wm_ = wm;
           fire_many(wm, false, false);
         }
       }
-    } else if (t - source_ooo_[ev.source] > k.wm) {
-      advance_watermark(index, t - source_ooo_[ev.source]);
+    } else if (t - wms_.ooo[ev.source] > k.wm) {
+      advance_watermark(index, t - wms_.ooo[ev.source]);
     }
     cur_key_ = index;
     cur_pos_ = UINT64_MAX;
@@ -396,7 +385,7 @@ void SlidingWindow::fire_many(Nanos wm, bool idle_only, bool partial) noexcept {
     KeyState& k = state_[i];
     if (!k.live) continue;
     if (idle_only) {
-      if (now_ - k.last_active < idle_timeout_) continue;
+      if (now_ - k.last_active < wms_.idle_timeout) continue;
       // Idle: every result of the key fires complete, and a later record at or before the
       // newest time seen is late.
       k.wm = std::max(k.wm, k.max_ts + p_.lateness + 1);
@@ -451,8 +440,8 @@ void SlidingWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, p_.size);
   put_bytes(out, static_cast<std::uint64_t>(p_.max_samples));
   put_bytes(out, static_cast<std::uint64_t>(fields_));
-  put_bytes(out, static_cast<std::uint64_t>(source_max_.size()));
-  for (Nanos m : source_max_) put_bytes(out, m);
+  put_bytes(out, static_cast<std::uint64_t>(wms_.max_seen.size()));
+  for (Nanos m : wms_.max_seen) put_bytes(out, m);
   put_bytes(out, source_wm_);
   std::uint64_t live = 0;
   for (const auto& k : state_) live += k.live ? 1 : 0;
@@ -485,8 +474,8 @@ runtime::Result<void> SlidingWindow::restore(std::span<const std::byte> in) {
   if (!get_bytes(in, magic) || magic != kSnapshotMagic || !get_bytes(in, size) || !get_bytes(in, max_samples) ||
       !get_bytes(in, fields) || size != p_.size || max_samples != p_.max_samples || fields != fields_)
     return bad();
-  if (!get_bytes(in, sources) || sources != source_max_.size()) return bad();
-  for (Nanos& m : source_max_)
+  if (!get_bytes(in, sources) || sources != wms_.max_seen.size()) return bad();
+  for (Nanos& m : wms_.max_seen)
     if (!get_bytes(in, m)) return bad();
   if (!get_bytes(in, source_wm_) || !get_bytes(in, live)) return bad();
   for (std::uint64_t n = 0; n < live; ++n) {

@@ -90,13 +90,9 @@ class SlidingWindow final : public runtime::Operator {
 
   AggregatePlan plan_;
   SlidingWindowParams p_;
+  WatermarkSources wms_;
   runtime::KeyTable* keys_;
-  std::vector<Nanos> source_ooo_;
-  bool per_source_ = false;
-  std::vector<Nanos> source_max_;
-  std::vector<runtime::SourceIndex> pipeline_sources_;
   Nanos source_wm_ = runtime::kMinTime;
-  Nanos idle_timeout_ = 0;
   bool minmax_ = false;  ///< some field needs min/max: the deques exist
   std::size_t fields_ = 0;
   std::size_t capacity_ = 0;

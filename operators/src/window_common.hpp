@@ -60,6 +60,21 @@ void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyI
                   Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
                   std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept;
 
+/// Where one pipeline's watermarks come from: each source's disorder bound, the shortest idle
+/// timeout of its sources, and for `watermark: per_source` the newest event time per source.
+struct WatermarkSources {
+  explicit WatermarkSources(const runtime::PipelineSetup& setup);
+  std::vector<Nanos> ooo;                     ///< per SourceIndex: max_out_of_order
+  std::vector<Nanos> max_seen;                ///< per SourceIndex: newest event time (per_source)
+  std::vector<runtime::SourceIndex> sources;  ///< the pipeline's sources
+  Nanos idle_timeout = 0;                     ///< shortest non-zero idle_timeout; 0: never idle
+  Nanos max_ooo = 0;                          ///< largest max_out_of_order of the pipeline's sources
+  bool per_source = false;
+  /// The per-source watermark: the lowest (newest - max_out_of_order) over the pipeline's
+  /// sources that sent something; kMinTime before any did.
+  Nanos watermark() const noexcept;
+};
+
 /// Checks, before anything is allocated, that `bytes` of window state fit limits.max_state;
 /// reports the figure and how to shrink it otherwise.
 bool check_state_budget(const runtime::PipelineSetup& setup, double bytes);
