@@ -47,11 +47,14 @@ namespace {
 
 constexpr int kMaxIncludeDepth = 16;
 constexpr int kMaxNesting = 64;
+constexpr std::size_t kMaxNodes = 100'000;
 
 struct Loader {
   const EnvLookup& env;
   std::vector<std::string> stack;  // files being loaded, for include cycles
   std::vector<std::string> errors;
+  std::size_t nodes = 0;  // converted so far, aliases counted once per use
+  bool exploded = false;  // a size or depth limit was hit
 
   Mark mark_of(const YAML::Mark& m, const std::shared_ptr<const std::string>& file) {
     return Mark{file, m.line + 1, m.column + 1};
@@ -101,9 +104,19 @@ struct Loader {
                      const std::string& dir, int depth = 0) {
     ConfigNode out;
     out.mark = mark_of(node.Mark(), file);
+    if (exploded) return out;  // one message is enough; stop converting
+    // Aliases are expanded, so a few repeated anchors can stand for billions of nodes; no
+    // real config comes near this.
+    if (++nodes > kMaxNodes) {
+      exploded = true;
+      error(out.mark, "the config expands to more than " + std::to_string(kMaxNodes) +
+                          " values (aliases repeated inside aliases?); write it out plainly");
+      return out;
+    }
     // Deep enough for any real config; stops an alias that refers to its own anchor
     // (`a: &x {b: *x}`), which yaml-cpp turns into a cycle.
     if (depth > kMaxNesting) {
+      exploded = true;
       error(out.mark, "nesting deeper than " + std::to_string(kMaxNesting) +
                           " levels (or an alias that refers to itself); flatten the config");
       return out;

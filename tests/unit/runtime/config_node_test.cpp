@@ -401,3 +401,22 @@ TEST_CASE("an alias that refers to its own anchor is an error, not endless recur
 }
 
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("a billion-laughs config is refused quickly with one message", "[runtime][config]") {
+  // Nine levels of ten aliases each would expand to a billion values.
+  std::string text = "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string prev = "*l" + std::to_string(level - 1);
+    text += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) text += (i ? ", " : "") + prev;
+    text += "]\n";
+  }
+  auto r = runtime::load_config_text(text, "laughs.yaml", ".");
+  REQUIRE_FALSE(r.ok());
+  CHECK_THAT(r.error().message, Catch::Matchers::Contains("expands to more than 100000 values"));
+  CHECK(r.error().message.find('\n') == std::string::npos);
+}
+
+}  // namespace vigil::test
