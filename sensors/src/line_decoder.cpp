@@ -348,4 +348,35 @@ bool LineDecoder::json_skip_value(JsonCursor& c, std::size_t depth) noexcept {
   return true;
 }
 
+void report_source_key(const runtime::SourceSetup& setup, std::string_view key, std::string_view message) {
+  const runtime::ConfigNode* self = setup.block.self();
+  const runtime::ConfigNode* node = self ? self->find(key) : nullptr;
+  const runtime::ConfigNode* where = node ? node : self;
+  setup.diag->error(where ? where->mark : runtime::Mark{}, setup.path + "." + std::string(key), message);
+}
+
+std::optional<LineDecoder> make_source_decoder(const runtime::SourceSetup& setup, LineFormat format,
+                                               std::string key_field) {
+  LineLayout layout;
+  layout.format = format;
+  layout.key = std::move(key_field);
+  layout.time = setup.mapping.time.field;
+  layout.unit = setup.mapping.time.unit;
+  layout.fields = setup.mapping.fields;
+  const bool has_columns = setup.block.has("columns");
+  if (has_columns) {
+    layout.columns = setup.block.strings("columns");
+    if (format != LineFormat::csv) {
+      report_source_key(setup, "columns", "columns apply to format: csv only; remove it");
+      return std::nullopt;
+    }
+  }
+  auto made = LineDecoder::make(std::move(layout));
+  if (!made) {
+    report_source_key(setup, has_columns ? "columns" : "fields", made.error().message);
+    return std::nullopt;
+  }
+  return std::move(made.value());
+}
+
 }  // namespace vigil::sensors

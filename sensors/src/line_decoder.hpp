@@ -106,4 +106,14 @@ class LineDecoder {
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 };
 
+/// Reports a problem with `key` of a source's block at that key's file:line:column (the block's
+/// own position when the key is absent). Setup only.
+void report_source_key(const runtime::SourceSetup& setup, std::string_view key, std::string_view message);
+
+/// The decoder a line-oriented source (serial lines, MQTT payloads) needs: time and fields from
+/// the source's mapping, `key_field` as the key column (empty: none), `columns` from its block
+/// (csv only). Problems are reported into setup.diag and give nullopt. Setup only.
+std::optional<LineDecoder> make_source_decoder(const runtime::SourceSetup& setup, LineFormat format,
+                                               std::string key_field);
+
 }  // namespace vigil::sensors

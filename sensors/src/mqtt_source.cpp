@@ -605,9 +605,7 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
   const runtime::ConfigNode* self = block.self();
   bool ok = true;
   auto fail = [&](std::string_view key, std::string_view message) {
-    const runtime::ConfigNode* node = self ? self->find(key) : nullptr;
-    const runtime::ConfigNode* where = node ? node : self;
-    diag.error(where ? where->mark : runtime::Mark{}, setup.path + "." + std::string(key), message);
+    report_source_key(setup, key, message);
     ok = false;
   };
 
@@ -691,25 +689,13 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
   if (config.format == PayloadFormat::value) {
     value_fields = setup.mapping.fields;
   } else {
-    LineLayout layout;
-    layout.format = config.format == PayloadFormat::csv  ? LineFormat::csv
-                    : config.format == PayloadFormat::kv ? LineFormat::kv
-                                                         : LineFormat::json;
-    layout.key = config.key.kind == KeySource::payload ? setup.mapping.key : std::string();
-    layout.time = setup.mapping.time.field;
-    layout.unit = setup.mapping.time.unit;
-    layout.fields = setup.mapping.fields;
-    if (block.has("columns")) {
-      layout.columns = block.strings("columns");
-      if (layout.format != LineFormat::csv) fail("columns", "columns apply to format: csv only; remove it");
-    }
-    if (!ok) return nullptr;
-    auto made = LineDecoder::make(std::move(layout));
-    if (!made) {
-      fail(block.has("columns") ? "columns" : "fields", made.error().message);
-      return nullptr;
-    }
-    decoder = std::make_unique<LineDecoder>(std::move(made.value()));
+    auto made = make_source_decoder(setup,
+                                    config.format == PayloadFormat::csv  ? LineFormat::csv
+                                    : config.format == PayloadFormat::kv ? LineFormat::kv
+                                                                         : LineFormat::json,
+                                    config.key.kind == KeySource::payload ? setup.mapping.key : std::string());
+    if (!made) return nullptr;
+    decoder = std::make_unique<LineDecoder>(std::move(*made));
     for (std::size_t i = 0; i < decoder->field_count(); ++i) {
       const runtime::FieldId id = setup.fields->intern(decoder->field_name(i));
       if (id == runtime::kNoField) {

@@ -418,9 +418,7 @@ std::unique_ptr<runtime::Source> make_serial(const runtime::SourceSetup& setup) 
   const runtime::Block& block = setup.block;
   bool ok = true;
   auto fail = [&](std::string_view key, std::string_view message) {
-    const runtime::ConfigNode* node = block.self() ? block.self()->find(key) : nullptr;
-    const runtime::ConfigNode* where = node ? node : block.self();
-    diag.error(where ? where->mark : runtime::Mark{}, setup.path + "." + std::string(key), message);
+    report_source_key(setup, key, message);
     ok = false;
   };
 
@@ -455,23 +453,12 @@ std::unique_ptr<runtime::Source> make_serial(const runtime::SourceSetup& setup) 
   if (!parse_delimiter(delimiter, config))
     fail("delimiter", "\"" + delimiter + "\" is not a line delimiter; use \\n, \\r\\n, \\r or one character");
 
-  LineLayout layout;
   const std::string format = block.string("format");
-  layout.format = format == "csv" ? LineFormat::csv : format == "json" ? LineFormat::json : LineFormat::kv;
-  layout.key = setup.mapping.key;
-  layout.time = setup.mapping.time.field;
-  layout.unit = setup.mapping.time.unit;
-  layout.fields = setup.mapping.fields;
-  if (block.has("columns")) {
-    layout.columns = block.strings("columns");
-    if (layout.format != LineFormat::csv) fail("columns", "columns apply to format: csv only; remove it");
-  }
   if (!ok) return nullptr;
-  auto decoder = LineDecoder::make(std::move(layout));
-  if (!decoder) {
-    fail(block.has("columns") ? "columns" : "fields", decoder.error().message);
-    return nullptr;
-  }
+  auto decoder = make_source_decoder(
+      setup, format == "csv" ? LineFormat::csv : format == "json" ? LineFormat::json : LineFormat::kv,
+      setup.mapping.key);
+  if (!decoder) return nullptr;
   if (setup.keys == nullptr || setup.fields == nullptr) {
     diag.error(runtime::Mark{}, setup.path, "internal error: the serial source has no key or field table");
     return nullptr;
