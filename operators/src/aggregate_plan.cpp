@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <limits>
 
 #include "window_common.hpp"
 
@@ -34,16 +35,111 @@ bool AggregatePlan::build(const runtime::PipelineSetup& setup) {
       schema.columns.push_back(spec.column);
     }
   }
+  sketch_of.assign(fields.size(), -1);
+  for (std::size_t f = 0; f < fields.size(); ++f)
+    if (needs[f] & kNeedSketch) sketch_of[f] = static_cast<std::int16_t>(sketch_fields++);
+  if (sketch_fields > 0) {
+    sketch = KllShape::from_budget(static_cast<std::size_t>(setup.limits.sketch_bytes));
+    if (sketch.k == 0) {
+      setup.diag->error(setup.aggregates->mark, setup.path + ".aggregates",
+                        "limits.sketch_bytes (" + std::to_string(setup.limits.sketch_bytes) +
+                            ") is too small for a quantile sketch; use at least " +
+                            std::to_string(KllShape::min_budget()) + " bytes");
+      return false;
+    }
+  }
   return true;
 }
 
-void AggregatePlan::finalize(const Moments* merged, std::uint64_t records, double* values) const noexcept {
+void AggregatePlan::finalize(const Moments* merged, std::uint64_t records, double* values,
+                             SketchSet* sketches) const noexcept {
   for (std::size_t i = 0; i < specs.size(); ++i) {
     if (column_of[i] < 0) continue;
-    double v = spec_local[i] < 0 ? static_cast<double>(records)
-                                 : operators::finalize(specs[i].kind, merged[spec_local[i]]);
+    double v;
+    if (spec_local[i] < 0) {
+      v = static_cast<double>(records);
+    } else if (specs[i].kind == AggKind::quantile) {
+      const std::int16_t sf = sketch_of[static_cast<std::size_t>(spec_local[i])];
+      v = sketches ? sketches->quantile(static_cast<std::size_t>(sf), specs[i].q)
+                   : std::numeric_limits<double>::quiet_NaN();
+    } else {
+      v = operators::finalize(specs[i].kind, merged[spec_local[i]]);
+    }
     values[column_of[i]] = v;
   }
+}
+
+void SketchSet::init(const AggregatePlan& plan, std::size_t slots) {
+  plan_ = &plan;
+  fields_ = plan.sketch_fields;
+  if (fields_ == 0) return;
+  stride_ = plan.sketch.bytes / sizeof(double);
+  memory_.assign(slots * fields_ * stride_, 0.0);
+  window_.assign(fields_ * stride_, 0.0);
+  scratch_ = std::make_unique<KllScratch>(plan.sketch);
+  for (std::size_t s = 0; s < slots; ++s) reset(s);
+  for (std::size_t f = 0; f < fields_; ++f) window(f).reset();
+}
+
+double SketchSet::bytes_for(const AggregatePlan& plan, double slots) noexcept {
+  return slots * static_cast<double>(plan.sketch_fields) * static_cast<double>(plan.sketch.bytes);
+}
+
+void SketchSet::reset(std::size_t slot) noexcept {
+  for (std::size_t f = 0; f < fields_; ++f) at(slot, f).reset();
+}
+
+void SketchSet::merge_slot(std::size_t into, std::size_t from) noexcept {
+  for (std::size_t f = 0; f < fields_; ++f) at(into, f).merge(at(from, f), *scratch_);
+}
+
+void SketchSet::copy_slot(std::size_t into, std::size_t from) noexcept {
+  for (std::size_t f = 0; f < fields_; ++f) at(into, f).copy_from(at(from, f));
+}
+
+void SketchSet::include(std::size_t slot) noexcept {
+  if (fields_ == 0) return;
+  if (included_ == 0) {
+    first_ = slot;
+  } else {
+    for (std::size_t f = 0; f < fields_; ++f) {
+      KllSketch w = window(f);
+      if (included_ == 1) w.copy_from(at(first_, f));
+      w.merge(at(slot, f), *scratch_);
+    }
+  }
+  ++included_;
+  prepared_ = -1;
+}
+
+double SketchSet::quantile(std::size_t sf, double q) noexcept {
+  if (included_ == 0) return std::numeric_limits<double>::quiet_NaN();
+  if (prepared_ != static_cast<std::int64_t>(sf)) {
+    (included_ == 1 ? at(first_, sf) : window(sf)).prepare(*scratch_);
+    prepared_ = static_cast<std::int64_t>(sf);
+  }
+  return kll_quantile(*scratch_, q);
+}
+
+void SketchSet::save(std::size_t slot, std::vector<std::byte>& out) const {
+  if (fields_ == 0) return;
+  const auto* p = reinterpret_cast<const std::byte*>(memory_.data() + slot * fields_ * stride_);
+  out.insert(out.end(), p, p + fields_ * stride_ * sizeof(double));
+}
+
+bool SketchSet::load(std::size_t slot, std::span<const std::byte>& in) noexcept {
+  if (fields_ == 0) return true;
+  const std::size_t n = fields_ * stride_ * sizeof(double);
+  if (in.size() < n) return false;
+  std::memcpy(memory_.data() + slot * fields_ * stride_, in.data(), n);
+  in = in.subspan(n);
+  for (std::size_t f = 0; f < fields_; ++f) {
+    if (!at(slot, f).valid()) {
+      reset(slot);
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace vigil::operators
@@ -52,8 +148,9 @@ namespace vigil::operators {
 
 void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyId key, std::uint64_t rank,
                   Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
-                  std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept {
-  plan.finalize(merged, records, values.data());
+                  std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out,
+                  SketchSet* sketches) noexcept {
+  plan.finalize(merged, records, values.data(), sketches);
   runtime::Summary s;
   s.schema = &plan.schema;
   s.key = key;

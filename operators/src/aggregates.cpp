@@ -38,8 +38,10 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 std::string known_functions() {
   std::string out;
   for (const auto& a : kAggs) out += (out.empty() ? "" : ", ") + std::string(a.name);
-  return out;
+  return out + ", median, p50, p90, p95, p99, p999, pNN (quantiles)";
 }
+
+constexpr AggInfo kQuantileInfo{AggKind::quantile, "quantile", kNeedSketch};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -56,13 +58,30 @@ bool valid_name(std::string_view s) {
 
 }  // namespace
 
+std::optional<double> parse_quantile_name(std::string_view name) noexcept {
+  if (name.size() < 2 || name[0] != 'p') return std::nullopt;
+  std::string_view digits = name.substr(1);
+  if (digits.size() > 9) return std::nullopt;
+  std::uint64_t v = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  if (digits == "100") return 1.0;
+  if (digits.size() <= 2) return static_cast<double>(v) / 100.0;
+  if (digits[0] == '0') return std::nullopt;  // p050: write p50 or p5
+  return static_cast<double>(v) / std::pow(10.0, static_cast<double>(digits.size()));
+}
+
 std::string_view agg_name(AggKind kind) noexcept {
+  if (kind == AggKind::quantile) return "quantile";
   for (const auto& a : kAggs)
     if (a.kind == kind) return a.name;
   return "?";
 }
 
 std::uint8_t needs_of(AggKind kind) noexcept {
+  if (kind == AggKind::quantile) return kNeedSketch;
   for (const auto& a : kAggs)
     if (a.kind == kind) return a.needs;
   return 0;
@@ -161,6 +180,7 @@ double finalize(AggKind kind, const Moments& m) noexcept {
       const double rms = std::sqrt(m.sumsq / n);
       return rms <= 0 ? kNaN : std::max(std::fabs(m.min), std::fabs(m.max)) / rms;
     }
+    case AggKind::quantile: return kNaN;  // answered from the sketch, not the moments
   }
   return kNaN;
 }
@@ -219,6 +239,8 @@ std::vector<AggregateSpec> parse_aggregates(const runtime::ConfigNode& list, run
     const AggInfo* info = nullptr;
     for (const auto& a : kAggs)
       if (a.name == fn) info = &a;
+    const std::optional<double> q = fn == "median" ? std::optional<double>(0.5) : parse_quantile_name(fn);
+    if (q) info = &kQuantileInfo;
     if (!info) {
       diag.error(at->mark, item_path,
                  "unknown aggregate \"" + std::string(fn) + "\"; aggregates: " + known_functions());
@@ -237,7 +259,8 @@ std::vector<AggregateSpec> parse_aggregates(const runtime::ConfigNode& list, run
     } else {
       spec.field = std::string(field);
       spec.field_id = fields.intern(field);
-      spec.column = spec.field + "_" + std::string(info->name);
+      spec.column = spec.field + "_" + std::string(q ? fn : info->name);
+      if (q) spec.q = *q;
     }
     if (!as.empty()) {
       if (!valid_name(as)) {

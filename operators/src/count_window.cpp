@@ -22,11 +22,12 @@ CountWindow::CountWindow(const runtime::PipelineSetup& setup, AggregatePlan plan
   moments_.resize(capacity_ * ring_ * fields_);
   merged_.resize(fields_);
   values_.resize(plan_.schema.columns.size());
+  sketches_.init(plan_, capacity_ * ring_);
 }
 
 std::size_t CountWindow::state_bytes() const noexcept {
   return state_.size() * sizeof(KeyState) + panes_.size() * (sizeof(Pane) + sizeof(std::uint64_t)) +
-         moments_.size() * sizeof(Moments);
+         moments_.size() * sizeof(Moments) + sketches_.bytes();
 }
 
 void CountWindow::process(std::span<const Event> events, runtime::SummarySink& out) noexcept {
@@ -54,6 +55,7 @@ void CountWindow::process(std::span<const Event> events, runtime::SummarySink& o
     if (local < 0) continue;
     const auto f = static_cast<std::size_t>(local);
     moments_[cur_slot_ * fields_ + f].add(ev.value, ev.time, plan_.needs[f]);
+    if (plan_.needs[f] & kNeedSketch) sketches_.add(cur_slot_, f, ev.value);
   }
   // process() receives whole records (queues never split one), so the last one is complete.
   if (cur_key_ != UINT32_MAX) fire(cur_key_);
@@ -77,6 +79,7 @@ void CountWindow::on_record(const Event& ev) noexcept {
     pane_records_[cur_slot_] = 0;
     Moments* m = moments_.data() + (cur_slot_ * fields_);
     for (std::size_t f = 0; f < fields_; ++f) m[f].reset();
+    if (sketches_.active()) sketches_.reset(cur_slot_);
   }
   Pane& p = panes_[cur_slot_];
   p.first_t = std::min(p.first_t, ev.time);
@@ -96,6 +99,7 @@ void CountWindow::fire(std::uint32_t index) noexcept {
   for (auto& m : merged_) m.reset();
   Nanos start = runtime::kMaxTime, end = runtime::kMinTime;
   std::uint64_t records = 0;
+  sketches_.begin();
   for (std::uint64_t i = 0; i < panes; ++i) {
     const std::size_t slot = pane_slot(index, last_pane + 1 - panes + i);
     records += pane_records_[slot];
@@ -103,9 +107,10 @@ void CountWindow::fire(std::uint32_t index) noexcept {
     end = std::max(end, panes_[slot].last_t);
     const Moments* m = moments_.data() + (slot * fields_);
     for (std::size_t f = 0; f < fields_; ++f) merged_[f].merge(m[f], plan_.needs[f]);
+    if (sketches_.active()) sketches_.include(slot);
   }
   emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, start, end, records, merged_.data(), values_, 0,
-               counters_, *out_);
+               counters_, *out_, &sketches_);
   cur_key_ = UINT32_MAX;  // this record has fired; it cannot fire again
 }
 
@@ -137,6 +142,7 @@ void CountWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, p_.size);
   put_bytes(out, p_.every);
   put_bytes(out, static_cast<std::uint64_t>(fields_));
+  put_bytes(out, static_cast<std::uint64_t>(sketches_.bytes_per_slot()));
   std::uint64_t live = 0;
   for (const auto& k : state_) live += k.live ? 1 : 0;
   put_bytes(out, live);
@@ -149,6 +155,7 @@ void CountWindow::snapshot(std::vector<std::byte>& out) const {
       put_bytes(out, panes_[i * ring_ + r]);
       put_bytes(out, pane_records_[i * ring_ + r]);
       for (std::size_t f = 0; f < fields_; ++f) put_bytes(out, moments_[(i * ring_ + r) * fields_ + f]);
+      sketches_.save(i * ring_ + r, out);
     }
   }
 }
@@ -157,9 +164,10 @@ runtime::Result<void> CountWindow::restore(std::span<const std::byte> in) {
   auto bad = [] { return runtime::Error{"count window state does not match this window's configuration"}; };
   std::uint32_t magic = 0;
   std::int64_t size = 0, every = 0;
-  std::uint64_t fields = 0, live = 0;
+  std::uint64_t fields = 0, live = 0, sketch_bytes = 0;
   if (!get_bytes(in, magic) || magic != kSnapshotMagic || !get_bytes(in, size) || !get_bytes(in, every) ||
-      !get_bytes(in, fields) || !get_bytes(in, live) || size != p_.size || every != p_.every || fields != fields_)
+      !get_bytes(in, fields) || !get_bytes(in, sketch_bytes) || !get_bytes(in, live) || size != p_.size ||
+      every != p_.every || fields != fields_ || sketch_bytes != sketches_.bytes_per_slot())
     return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
     auto id = get_key(in, *keys_, capacity_);
@@ -175,6 +183,7 @@ runtime::Result<void> CountWindow::restore(std::span<const std::byte> in) {
       if (!get_bytes(in, panes_[slot]) || !get_bytes(in, pane_records_[slot])) return bad();
       for (std::size_t f = 0; f < fields_; ++f)
         if (!get_bytes(in, moments_[slot * fields_ + f])) return bad();
+      if (!sketches_.load(slot, in)) return bad();
     }
   }
   return runtime::ok();

@@ -56,6 +56,7 @@ class CountWindow final : public runtime::Operator {
   std::vector<std::uint64_t> pane_records_;
   std::vector<Moments> moments_;  ///< [key][pane][field]
   std::vector<Moments> merged_;
+  SketchSet sketches_;  ///< [key][pane][sketched field]
   std::vector<double> values_;
   runtime::SummarySink* out_ = nullptr;
   std::uint32_t cur_key_ = UINT32_MAX;

@@ -60,6 +60,12 @@ std::unique_ptr<runtime::Operator> make_sliding(const runtime::PipelineSetup& se
   p.late_emit = setup.window.string("late") == "emit";
   AggregatePlan plan;
   if (!plan.build(setup)) return nullptr;
+  if (plan.sketch_fields > 0) {
+    setup.diag->error(setup.aggregates->mark, setup.path + ".aggregates",
+                      "quantiles (p50, p99, ...) come from mergeable sketches, which cannot forget a sample; "
+                      "a sliding window has none: use a tumbling or hopping window for quantiles");
+    return nullptr;
+  }
   bool minmax = false;
   for (auto n : plan.needs) minmax = minmax || (n & kNeedMinMax);
   const double per_key = SlidingWindow::bytes_per_key(p.max_samples, plan.field_count(), minmax);
@@ -76,7 +82,8 @@ std::unique_ptr<runtime::Operator> make_session(const runtime::PipelineSetup& se
   p.late_emit = setup.window.string("late") == "emit";
   AggregatePlan plan;
   if (!plan.build(setup)) return nullptr;
-  const double per_key = 64.0 + static_cast<double>(p.max_open) * (32.0 + static_cast<double>(plan.field_count() * sizeof(Moments)));
+  const double per_key = 64.0 + static_cast<double>(p.max_open) * (32.0 + static_cast<double>(plan.field_count() * sizeof(Moments))) +
+                         SketchSet::bytes_for(plan, static_cast<double>(p.max_open));
   if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
   return std::make_unique<SessionWindow>(setup, std::move(plan), p);
 }
@@ -93,7 +100,8 @@ std::unique_ptr<runtime::Operator> make_count(const runtime::PipelineSetup& setu
   AggregatePlan plan;
   if (!plan.build(setup)) return nullptr;
   const double panes = static_cast<double>(p.size / std::gcd(p.size, p.every) + 1);
-  const double per_key = 32.0 + panes * (24.0 + static_cast<double>(plan.field_count() * sizeof(Moments)));
+  const double per_key = 32.0 + panes * (24.0 + static_cast<double>(plan.field_count() * sizeof(Moments))) +
+                         SketchSet::bytes_for(plan, panes);
   if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
   return std::make_unique<CountWindow>(setup, std::move(plan), p);
 }
@@ -125,7 +133,8 @@ std::unique_ptr<runtime::Operator> make_sliced(const runtime::PipelineSetup& set
   Nanos disorder = 0;
   for (auto s : setup.sources) disorder = std::max(disorder, setup.source_time[s].max_out_of_order);
   const double slices = static_cast<double>(p.size / width + (disorder + p.lateness + width - 1) / width);
-  const double per_key = 64.0 + slices * (16.0 + static_cast<double>(plan.field_count() * sizeof(Moments)));
+  const double per_key = 64.0 + slices * (16.0 + static_cast<double>(plan.field_count() * sizeof(Moments))) +
+                         SketchSet::bytes_for(plan, slices);
   if (!check_state_budget(setup, per_key * static_cast<double>(setup.limits.max_keys))) return nullptr;
   return std::make_unique<SlicedWindow>(setup, std::move(plan), p);
 }

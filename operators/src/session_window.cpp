@@ -21,10 +21,13 @@ SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan 
   moments_.resize(capacity_ * p_.max_open * fields_);
   values_.resize(plan_.schema.columns.size());
   late_moments_.resize(fields_);
+  late_slot_ = capacity_ * p_.max_open;
+  sketches_.init(plan_, late_slot_ + 1);
 }
 
 std::size_t SessionWindow::state_bytes() const noexcept {
-  return state_.size() * sizeof(KeyState) + sessions_.size() * sizeof(Session) + moments_.size() * sizeof(Moments);
+  return state_.size() * sizeof(KeyState) + sessions_.size() * sizeof(Session) + moments_.size() * sizeof(Moments) +
+         sketches_.bytes();
 }
 
 Nanos SessionWindow::end_of(const Session& s) const noexcept {
@@ -76,6 +79,7 @@ void SessionWindow::merge_sessions(std::uint32_t index, std::size_t into, std::s
   } else {
     for (std::size_t f = 0; f < fields_; ++f) ma[f].merge(mb[f], plan_.needs[f]);
   }
+  if (sketches_.active()) sketches_.merge_slot(index * p_.max_open + into, index * p_.max_open + from);
   a.start = std::min(a.start, b.start);
   a.last = std::max(a.last, b.last);
   a.records += b.records;
@@ -126,6 +130,7 @@ std::size_t SessionWindow::place(std::uint32_t index, Nanos t) noexcept {
     s = Session{t, t, 0, true};
     Moments* m = moments(index, i);
     for (std::size_t f = 0; f < fields_; ++f) m[f].reset();
+    if (sketches_.active()) sketches_.reset(index * p_.max_open + i);
     ++k.open;
     return i;
   }
@@ -176,6 +181,7 @@ void SessionWindow::on_sample(const Event& ev) noexcept {
         late_key_ = ev.key;
         late_time_ = t;
         for (auto& m : late_moments_) m.reset();
+        if (sketches_.active()) sketches_.reset(late_slot_);
       }
     } else {
       ++session(index, cur_slot_).records;
@@ -187,8 +193,14 @@ void SessionWindow::on_sample(const Event& ev) noexcept {
   const std::int16_t local = plan_.local_of[ev.field];
   if (local < 0) return;
   const auto f = static_cast<std::size_t>(local);
-  if (cur_slot_ != SIZE_MAX) moments(index, cur_slot_)[f].add(ev.value, ev.time, plan_.needs[f]);
-  else if (late_pending_) late_moments_[f].add(ev.value, ev.time, plan_.needs[f]);
+  const bool sketch = plan_.needs[f] & kNeedSketch;
+  if (cur_slot_ != SIZE_MAX) {
+    moments(index, cur_slot_)[f].add(ev.value, ev.time, plan_.needs[f]);
+    if (sketch) sketches_.add(index * p_.max_open + cur_slot_, f, ev.value);
+  } else if (late_pending_) {
+    late_moments_[f].add(ev.value, ev.time, plan_.needs[f]);
+    if (sketch) sketches_.add(late_slot_, f, ev.value);
+  }
 }
 
 void SessionWindow::finish_record() noexcept {
@@ -202,8 +214,10 @@ void SessionWindow::finish_record() noexcept {
   if (!late_pending_) return;
   late_pending_ = false;
   const Nanos span = p_.max_duration > 0 ? std::min(p_.gap, p_.max_duration) : p_.gap;
+  sketches_.begin();
+  sketches_.include(late_slot_);
   emit_summary(plan_, *keys_, late_key_, keys_->first_seen(late_key_), late_time_, late_time_ + span, 1,
-               late_moments_.data(), values_, runtime::kLate, counters_, *out_);
+               late_moments_.data(), values_, runtime::kLate, counters_, *out_, &sketches_);
 }
 
 void SessionWindow::fire_session(std::uint32_t index, std::size_t slot, bool partial) noexcept {
@@ -212,8 +226,10 @@ void SessionWindow::fire_session(std::uint32_t index, std::size_t slot, bool par
   if (!s.open) return;
   s.open = false;
   --k.open;
+  sketches_.begin();
+  sketches_.include(index * p_.max_open + slot);
   emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, s.start, end_of(s), s.records,
-               moments(index, slot), values_, partial ? runtime::kPartial : 0, counters_, *out_);
+               moments(index, slot), values_, partial ? runtime::kPartial : 0, counters_, *out_, &sketches_);
 }
 
 void SessionWindow::fire_key(std::uint32_t index, Nanos wm, bool partial) noexcept {
@@ -286,6 +302,7 @@ void SessionWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, p_.gap);
   put_bytes(out, p_.max_duration);
   put_bytes(out, static_cast<std::uint64_t>(fields_));
+  put_bytes(out, static_cast<std::uint64_t>(sketches_.bytes_per_slot()));
   std::uint64_t live = 0;
   for (const auto& k : state_) live += k.live ? 1 : 0;
   put_bytes(out, live);
@@ -301,6 +318,7 @@ void SessionWindow::snapshot(std::vector<std::byte>& out) const {
       if (!ss.open) continue;
       put_bytes(out, ss);
       for (std::size_t f = 0; f < fields_; ++f) put_bytes(out, moments_[(i * p_.max_open + s) * fields_ + f]);
+      sketches_.save(i * p_.max_open + s, out);
     }
   }
 }
@@ -309,10 +327,10 @@ runtime::Result<void> SessionWindow::restore(std::span<const std::byte> in) {
   auto bad = [] { return runtime::Error{"session state does not match this window's configuration"}; };
   std::uint32_t magic = 0;
   Nanos gap = 0, max_duration = 0;
-  std::uint64_t fields = 0, live = 0;
+  std::uint64_t fields = 0, live = 0, sketch_bytes = 0;
   if (!get_bytes(in, magic) || magic != kSnapshotMagic || !get_bytes(in, gap) || !get_bytes(in, max_duration) ||
-      !get_bytes(in, fields) || !get_bytes(in, live) || gap != p_.gap || max_duration != p_.max_duration ||
-      fields != fields_)
+      !get_bytes(in, fields) || !get_bytes(in, sketch_bytes) || !get_bytes(in, live) || gap != p_.gap ||
+      max_duration != p_.max_duration || fields != fields_ || sketch_bytes != sketches_.bytes_per_slot())
     return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
     auto id = get_key(in, *keys_, capacity_);
@@ -329,6 +347,7 @@ runtime::Result<void> SessionWindow::restore(std::span<const std::byte> in) {
       if (!get_bytes(in, ss)) return bad();
       for (std::size_t f = 0; f < fields_; ++f)
         if (!get_bytes(in, moments(id->index, s)[f])) return bad();
+      if (!sketches_.load(id->index * p_.max_open + s, in)) return bad();
     }
     k.open = open;
   }

@@ -72,6 +72,8 @@ class SessionWindow final : public runtime::Operator {
   std::vector<Moments> moments_;
   std::vector<double> values_;
   std::vector<Moments> late_moments_;
+  SketchSet sketches_;  ///< [key][session][sketched field], then the late record's
+  std::size_t late_slot_ = 0;
   runtime::SummaryBuffer buffer_;
   runtime::SummarySink* out_ = nullptr;
   Nanos now_ = runtime::kMinTime;

@@ -37,13 +37,15 @@ SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan pl
   moments_.resize(capacity_ * ring_ * fields_);
   merged_.resize(fields_);
   late_moments_.resize(fields_);
+  late_slot_ = capacity_ * ring_;
+  sketches_.init(plan_, late_slot_ + 1);
   values_.resize(plan_.schema.columns.size());
   rank_order_.reserve(capacity_);
 }
 
 std::size_t SlicedWindow::state_bytes() const noexcept {
   return state_.size() * sizeof(KeyState) + slice_no_.size() * sizeof(std::int64_t) +
-         records_.size() * sizeof(std::uint64_t) + moments_.size() * sizeof(Moments);
+         records_.size() * sizeof(std::uint64_t) + moments_.size() * sizeof(Moments) + sketches_.bytes();
 }
 
 // Windows start at multiples of the hop, so (in slices) their ends are the numbers
@@ -152,6 +154,7 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
         // [slice + 1, slice + size], fired ones are below next_end.
         late_end_ = round_down_end(std::min(cur_slice_ + slices_per_window_, k.next_end - slices_per_hop_));
         for (auto& m : late_moments_) m.reset();
+        if (sketches_.active()) sketches_.reset(late_slot_);
       }
     }
     if (cur_insert_) {
@@ -167,6 +170,7 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
           records_[slot] = 0;
           Moments* m = moments_.data() + (slot * fields_);
           for (std::size_t f = 0; f < fields_; ++f) m[f].reset();
+          if (sketches_.active()) sketches_.reset(slot);
           ++k.live_slices;
         }
       }
@@ -179,16 +183,26 @@ void SlicedWindow::on_sample(const Event& ev) noexcept {
   const std::int16_t local = plan_.local_of[ev.field];
   if (local < 0) return;
   const auto f = static_cast<std::size_t>(local);
-  if (cur_insert_) moments_[slot_of(index, cur_slice_) * fields_ + f].add(ev.value, ev.time, plan_.needs[f]);
-  if (late_pending_) late_moments_[f].add(ev.value, ev.time, plan_.needs[f]);
+  const bool sketch = plan_.needs[f] & kNeedSketch;
+  if (cur_insert_) {
+    const std::size_t slot = slot_of(index, cur_slice_);
+    moments_[slot * fields_ + f].add(ev.value, ev.time, plan_.needs[f]);
+    if (sketch) sketches_.add(slot, f, ev.value);
+  }
+  if (late_pending_) {
+    late_moments_[f].add(ev.value, ev.time, plan_.needs[f]);
+    if (sketch) sketches_.add(late_slot_, f, ev.value);
+  }
 }
 
 void SlicedWindow::finish_late() noexcept {
   if (!late_pending_) return;
   late_pending_ = false;
+  sketches_.begin();
+  sketches_.include(late_slot_);
   emit_summary(plan_, *keys_, late_key_, keys_->first_seen(late_key_),
                (late_end_ - slices_per_window_) * width_ + p_.offset, late_end_ * width_ + p_.offset,
-               late_records_, late_moments_.data(), values_, runtime::kLate, counters_, *out_);
+               late_records_, late_moments_.data(), values_, runtime::kLate, counters_, *out_, &sketches_);
 }
 
 
@@ -282,17 +296,19 @@ void SlicedWindow::emit_window(std::uint32_t index, std::int64_t end, bool parti
   KeyState& k = state_[index];
   for (auto& m : merged_) m.reset();
   std::uint64_t records = 0;
+  sketches_.begin();
   for (std::int64_t s = end - slices_per_window_; s < end; ++s) {
     const std::size_t slot = slot_of(index, s);
     if (slice_no_[slot] != s) continue;
     records += records_[slot];
     const Moments* m = moments_.data() + (slot * fields_);
     for (std::size_t f = 0; f < fields_; ++f) merged_[f].merge(m[f], plan_.needs[f]);
+    if (sketches_.active() && records_[slot] > 0) sketches_.include(slot);
   }
   if (records == 0) return;
   emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, (end - slices_per_window_) * width_ + p_.offset,
                end * width_ + p_.offset, records, merged_.data(), values_, partial ? runtime::kPartial : 0,
-               counters_, *out_);
+               counters_, *out_, &sketches_);
 }
 
 void SlicedWindow::expire_before(std::uint32_t index, std::int64_t first_kept) noexcept {
@@ -393,6 +409,7 @@ void SlicedWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, p_.hop);
   put_bytes(out, p_.offset);
   put_bytes(out, static_cast<std::uint64_t>(fields_));
+  put_bytes(out, static_cast<std::uint64_t>(sketches_.bytes_per_slot()));
   put_bytes(out, static_cast<std::uint64_t>(wms_.max_seen.size()));
   for (Nanos m : wms_.max_seen) put_bytes(out, m);
   put_bytes(out, source_wm_);
@@ -413,6 +430,7 @@ void SlicedWindow::snapshot(std::vector<std::byte>& out) const {
       put_bytes(out, slice_no_[slot]);
       put_bytes(out, records_[slot]);
       for (std::size_t f = 0; f < fields_; ++f) put_bytes(out, moments_[slot * fields_ + f]);
+      sketches_.save(slot, out);
     }
   }
 }
@@ -426,6 +444,8 @@ runtime::Result<void> SlicedWindow::restore(std::span<const std::byte> in) {
       !get_bytes(in, fields))
     return bad();
   if (size != p_.size || hop != p_.hop || offset != p_.offset || fields != fields_) return bad();
+  std::uint64_t sketch_bytes = 0;
+  if (!get_bytes(in, sketch_bytes) || sketch_bytes != sketches_.bytes_per_slot()) return bad();
   std::uint64_t sources = 0;
   if (!get_bytes(in, sources) || sources != wms_.max_seen.size()) return bad();
   for (Nanos& m : wms_.max_seen)
@@ -450,6 +470,7 @@ runtime::Result<void> SlicedWindow::restore(std::span<const std::byte> in) {
       records_[slot] = recs;
       for (std::size_t f = 0; f < fields_; ++f)
         if (!get_bytes(in, moments_[slot * fields_ + f])) return bad();
+      if (!sketches_.load(slot, in)) return bad();
       ++dst.live_slices;
     }
   }

@@ -83,6 +83,8 @@ class SlicedWindow final : public runtime::Operator {
   std::vector<Moments> moments_;         ///< [key][ring][field]
   std::vector<Moments> merged_;
   std::vector<Moments> late_moments_;
+  SketchSet sketches_;         ///< [key][ring][sketched field], then the late record's
+  std::size_t late_slot_ = 0;
   std::vector<double> values_;
   std::vector<std::uint32_t> rank_order_;  ///< keys taking part in a multi-key firing
   std::vector<std::int64_t> stop_end_;     ///< per key: fire windows ending before this

@@ -3,11 +3,13 @@
 // plan (which fields, which moments, which columns) and integer time helpers.
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "vigil/operators/aggregates.hpp"
+#include "vigil/operators/quantile_sketch.hpp"
 #include "vigil/runtime/plugin.hpp"
 #include "vigil/runtime/summary_buffer.hpp"
 
@@ -31,13 +33,70 @@ struct AggregatePlan {
   std::vector<std::int16_t> local_of;     ///< global FieldId -> local index, -1 if unused
   std::vector<std::int16_t> spec_local;   ///< per spec: local field index (-1 for record count)
   std::vector<std::int16_t> column_of;    ///< per spec: column index, -1 for the built-in count
+  std::vector<std::int16_t> sketch_of;    ///< per local field: its quantile sketch, -1 if none
+  std::size_t sketch_fields = 0;          ///< fields with a quantile aggregate
+  KllShape sketch;                        ///< shape of every sketch (from limits.sketch_bytes)
   runtime::SummarySchema schema;
 
   /// Builds the plan; reports problems into setup.diag. Returns false on error.
   bool build(const runtime::PipelineSetup& setup);
   std::size_t field_count() const noexcept { return fields.size(); }
-  /// Fills `values` (one per column) from merged per-field moments and the record count.
-  void finalize(const Moments* merged, std::uint64_t records, double* values) const noexcept;
+  /// Fills `values` (one per column) from merged per-field moments, the record count and, for
+  /// quantiles, the window's sketches (assembled in `sketches`).
+  void finalize(const Moments* merged, std::uint64_t records, double* values, class SketchSet* sketches) const noexcept;
+};
+
+/// The quantile sketches of one window operator: one per (slot, sketched field) in a single
+/// block allocated at construction, and the work area that assembles a window from several
+/// slots. Inactive (no memory) when the pipeline asks for no quantile. Pipeline thread only.
+class SketchSet {
+ public:
+  /// Allocates `slots` sketches per sketched field of `plan` (which must outlive this).
+  void init(const AggregatePlan& plan, std::size_t slots);
+  bool active() const noexcept { return fields_ > 0; }
+  /// Bytes `slots` slots need for `plan` (the load-time state check).
+  static double bytes_for(const AggregatePlan& plan, double slots) noexcept;
+  std::size_t bytes() const noexcept { return memory_.size() * sizeof(double); }
+  /// Bytes one slot's sketches take in a snapshot (0 when inactive): restore checks it.
+  std::size_t bytes_per_slot() const noexcept { return fields_ * stride_ * sizeof(double); }
+
+  void reset(std::size_t slot) noexcept;
+  void add(std::size_t slot, std::size_t local_field, double x) noexcept {
+    const std::int16_t sf = plan_->sketch_of[local_field];
+    if (sf >= 0) at(slot, static_cast<std::size_t>(sf)).add(x);
+  }
+  /// Folds slot `from` into slot `into` (sessions that merge).
+  void merge_slot(std::size_t into, std::size_t from) noexcept;
+  void copy_slot(std::size_t into, std::size_t from) noexcept;
+
+  /// Assembling one window: begin(), include() each slot in it, then quantile() (through
+  /// AggregatePlan::finalize). A window of one slot is read in place, without a copy.
+  void begin() noexcept {
+    included_ = 0;
+    prepared_ = -1;
+  }
+  void include(std::size_t slot) noexcept;
+  double quantile(std::size_t sketch_field, double q) noexcept;
+
+  /// Snapshot of one slot's sketches; load() checks what it reads.
+  void save(std::size_t slot, std::vector<std::byte>& out) const;
+  bool load(std::size_t slot, std::span<const std::byte>& in) noexcept;
+
+ private:
+  KllSketch at(std::size_t slot, std::size_t sf) noexcept {
+    return KllSketch(memory_.data() + (slot * fields_ + sf) * stride_, plan_->sketch);
+  }
+  KllSketch window(std::size_t sf) noexcept { return KllSketch(window_.data() + sf * stride_, plan_->sketch); }
+
+  const AggregatePlan* plan_ = nullptr;
+  std::size_t fields_ = 0;
+  std::size_t stride_ = 0;  ///< doubles per sketch
+  std::vector<double> memory_;
+  std::vector<double> window_;  ///< one assembled sketch per field
+  std::unique_ptr<KllScratch> scratch_;
+  std::size_t included_ = 0;
+  std::size_t first_ = 0;
+  std::int64_t prepared_ = -1;
 };
 
 /// Keys common to every window type: lateness and what to do with late records.
@@ -56,9 +115,11 @@ namespace vigil::operators {
 
 /// Builds and sends one Summary from merged moments; shared by every window kind.
 /// `values` must hold one double per schema column. Pipeline thread only.
+/// `sketches` holds the window's assembled sketches when the plan has quantiles (else null).
 void emit_summary(const AggregatePlan& plan, const runtime::KeyTable& keys, KeyId key, std::uint64_t rank,
                   Nanos start, Nanos end, std::uint64_t records, const Moments* merged, std::span<double> values,
-                  std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out) noexcept;
+                  std::uint8_t flags, runtime::PipelineCounters& counters, runtime::SummarySink& out,
+                  SketchSet* sketches = nullptr) noexcept;
 
 /// Where one pipeline's watermarks come from: each source's disorder bound, the shortest idle
 /// timeout of its sources, and for `watermark: per_source` the newest event time per source.

@@ -14,6 +14,7 @@ constexpr ConfigKey kLimitKeys[] = {
     {"queue_depth", KeyType::integer, Required::no, "65536", "Events each source queue holds before its overflow policy applies.", 16, 100'000'000},
     {"batch_size", KeyType::integer, Required::no, "1024", "Events the pipeline thread takes from a queue at a time.", 1, 1'000'000},
     {"max_state", KeyType::size, Required::no, "1GiB", "Window state one pipeline may preallocate (checked at load, before anything is allocated).", 4096},
+    {"sketch_bytes", KeyType::size, Required::no, "4KiB", "Memory of one quantile sketch (p50, p99, ...): one per key, open slice and field; a bigger sketch is more accurate (rank error 3/k, see docs/windows.md).", 2048, 1 << 20},
     {"key_ttl", KeyType::duration, Required::no, "0s", "A key that sends nothing for this long (processing time) has its windows fired and its slot freed for new keys; 0: never."},
 };
 constexpr ConfigKey kTopKeys[] = {
@@ -147,6 +148,7 @@ void Engine::Impl::build(Diagnostics& diag) {
     if (lim.has("batch_size")) limits.batch_size = static_cast<std::size_t>(lim.integer("batch_size"));
     limits.key_ttl = lim.duration("key_ttl");
     if (lim.has("max_state")) limits.max_state = lim.size("max_state");
+    if (lim.has("sketch_bytes")) limits.sketch_bytes = lim.size("sketch_bytes");
   }
   keys = std::make_unique<KeyTable>(limits.max_keys);
 

@@ -101,9 +101,9 @@ TEST_CASE("validate reports an unknown source type and lists the known ones", "[
 }
 
 TEST_CASE("validate reports an unknown aggregate function and lists the known ones", "[e2e][validate]") {
-  // line 11: `    aggregates: [count, median(temp)]`; `[` at 17, `median` at 25.
+  // line 11: `    aggregates: [count, average(temp)]`; `[` at 17, `average` at 25.
   expect_one_error("unknown-aggregate.yaml", "11:25",
-                   "pipelines[0].aggregates[1]: unknown aggregate \"median\"; aggregates: count, sum, mean");
+                   "pipelines[0].aggregates[1]: unknown aggregate \"average\"; aggregates: count, sum, mean");
 }
 
 TEST_CASE("validate reports an aggregate that needs a field but has none", "[e2e][validate]") {

@@ -69,6 +69,7 @@ WindowHarness::WindowHarness(std::string_view window_yaml, std::string_view aggr
   setup.source_time = {time};
   setup.watermark = options_.watermark;
   setup.limits.max_keys = options_.max_keys;
+  setup.limits.sketch_bytes = options_.sketch_bytes;
   setup.keys = keys_.get();
   setup.fields = fields_.get();
   setup.path = path;

@@ -35,6 +35,7 @@ struct WindowOptions {
   std::size_t max_keys = 64;            ///< limits.max_keys (also the key table's capacity)
   runtime::WatermarkScope watermark = runtime::WatermarkScope::per_key;
   std::string pipeline = "p";           ///< pipeline name in summaries
+  std::int64_t sketch_bytes = 4096;     ///< limits.sketch_bytes
 };
 
 /// A copy of one emitted summary.

@@ -65,12 +65,13 @@ void feed(WindowHarness& h, CountingSink& sink, std::vector<Event>& buffer, cons
   buffer.clear();
 }
 
-void check_steady_state_allocates_nothing(const char* window) {
+void check_steady_state_allocates_nothing(const char* window,
+                                          const char* aggregates = "[count, mean(temp), min(temp), max(temp), stddev(temp)]") {
   WindowOptions o;
   o.max_out_of_order = 500_ms;
   o.idle_timeout = 10_s;
   o.max_keys = 128;
-  WindowHarness h(window, "[count, mean(temp), min(temp), max(temp), stddev(temp)]", o);
+  WindowHarness h(window, aggregates, o);
   REQUIRE(h.ok());
   std::vector<runtime::KeyId> keys;
   for (int k = 0; k < kKeys; ++k) keys.push_back(h.key("machine-" + std::to_string(k)));
@@ -112,6 +113,16 @@ TEST_CASE("hopping windows allocate nothing in the steady state", "[operators][h
 
 TEST_CASE("hopping windows with late: emit allocate nothing in the steady state", "[operators][hopping][alloc]") {
   check_steady_state_allocates_nothing("{type: hopping, size: 2s, hop: 500ms, offset: 100ms, late: emit}");
+}
+
+TEST_CASE("tumbling windows with quantiles allocate nothing in the steady state", "[operators][tumbling][alloc]") {
+  check_steady_state_allocates_nothing("{type: tumbling, size: 1s, allowed_lateness: 200ms, late: emit}",
+                                       "[count, mean(temp), p50(temp), p99(temp), p90(vib)]");
+}
+
+TEST_CASE("hopping windows with quantiles allocate nothing in the steady state", "[operators][hopping][alloc]") {
+  check_steady_state_allocates_nothing("{type: hopping, size: 2s, hop: 500ms, late: emit}",
+                                       "[count, p50(temp), p999(temp), max(temp)]");
 }
 
 }  // namespace vigil::test

@@ -2,6 +2,7 @@
 // Mergeable, fixed-size aggregates. A window keeps one Moments per aggregated field per slice;
 // slices merge (Chan/Pébay) into window results, so overlapping windows share the work.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,7 @@ enum class AggKind : std::uint8_t {
   skewness,      ///< population
   kurtosis,      ///< population, non-excess (3 for a Gaussian)
   crest_factor,  ///< max |x| / rms
+  quantile,      ///< `p50`, `p99`, `p999`, `pNN`: from a fixed-memory sketch (AggregateSpec::q)
 };
 
 /// Name used in configs and column names ("mean", "peak_to_peak").
@@ -46,6 +48,7 @@ enum Needs : std::uint8_t {
   kNeedMinMax = 16,
   kNeedFirstLast = 32,
   kNeedSumSq = 64,
+  kNeedSketch = 128,  ///< a quantile sketch, kept beside the moments
 };
 std::uint8_t needs_of(AggKind kind) noexcept;
 
@@ -83,7 +86,13 @@ struct AggregateSpec {
   std::string field;              ///< field name; empty for `count`
   runtime::FieldId field_id = runtime::kNoField;
   std::string column;             ///< output name: "<field>_<agg>" or the `as:` name
+  double q = 0;                   ///< for quantile: the fraction (p99 -> 0.99, p999 -> 0.999)
 };
+
+/// The fraction a quantile name stands for: one or two digits are percent (p5 = 0.05,
+/// p50 = 0.5, p99 = 0.99), more digits are the decimals of the fraction (p999 = 0.999,
+/// p9999 = 0.9999), p100 is 1 (the max). nullopt for anything else.
+std::optional<double> parse_quantile_name(std::string_view name) noexcept;
 
 /// Parses an `aggregates:` list: `count`, `mean(temp)`, `max(vib) as vib_peak`, or the map form
 /// `{agg: max(vib), as: vib_peak}`. Reports unknown functions (listing them), missing fields and

@@ -25,6 +25,7 @@ struct Limits {
   std::size_t batch_size = 1024;
   Nanos key_ttl = 0;  ///< evict a key silent this long (processing time); 0: never
   std::int64_t max_state = std::int64_t{1} << 30;  ///< bytes of window state one pipeline may preallocate
+  std::int64_t sketch_bytes = 4096;  ///< bytes of one quantile sketch
 };
 
 /// Unit of a time column.
