@@ -47,7 +47,7 @@ constexpr ConfigKey kCountKeys[] = {
 
 constexpr ConfigKey kSlidingKeys[] = {
     {"size", KeyType::duration, Required::yes, {}, "Window length; each record's result covers (t - size, t].", kMinDuration},
-    {"max_samples", KeyType::integer, Required::no, "1024", "Raw samples kept per key; when full the oldest is dropped (counted as truncated) and the results that miss it are marked partial.", 1, 1'000'000},
+    {"max_samples", KeyType::integer, Required::no, "1023", "Raw samples kept per key; when full the oldest is dropped (counted as truncated) and the results that miss it are marked partial. The ring holds max_samples + 1 slots rounded up to a power of two: 2^n - 1 uses all of it.", 1, 1'000'000},
     kAllowedLatenessKey,
     kLateKey,
 };

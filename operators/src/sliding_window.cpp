@@ -15,6 +15,7 @@
 #include "sliding_window.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -40,7 +41,7 @@ inline void compensated_add(double& s, double& c, double x) noexcept {
 }  // namespace
 
 double SlidingWindow::bytes_per_key(std::size_t max_samples, std::size_t fields, bool minmax) noexcept {
-  const double ring = static_cast<double>(max_samples + 1);
+  const double ring = static_cast<double>(std::bit_ceil(max_samples + 1));
   const double f = static_cast<double>(fields);
   return static_cast<double>(sizeof(KeyState)) + ring * sizeof(Nanos) + ring * f * sizeof(double) +
          f * static_cast<double>(sizeof(FieldState)) + (minmax ? f * 2 * ring * sizeof(std::uint32_t) : 0.0);
@@ -51,7 +52,8 @@ SlidingWindow::SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan 
   fields_ = plan_.field_count();
   for (auto n : plan_.needs) minmax_ = minmax_ || (n & kNeedMinMax);
   capacity_ = setup.limits.max_keys;
-  ring_ = p_.max_samples + 1;
+  ring_ = std::bit_ceil(p_.max_samples + 1);
+  mask_ = ring_ - 1;
   state_.resize(capacity_);
   times_.resize(capacity_ * ring_);
   values_.resize(capacity_ * ring_ * fields_);
@@ -73,9 +75,50 @@ void SlidingWindow::reset_key(std::uint32_t index) noexcept {
   for (std::size_t f = 0; f < fields_; ++f) field_state(index, f) = FieldState{};
 }
 
+// Prefetching. With thousands of keys a key's state is out of cache by the time its next record
+// comes, and a record touches a dozen scattered lines (key and field state, the ring at its tail
+// and at its oldest sample, the min/max deques at both ends). Looking ahead in the batch, the
+// key and field state of record i + 2D are requested first, then, once they are in cache, the
+// ring and deque lines of record i + D, so the misses of several records overlap.
+constexpr std::size_t kPrefetchDistance = 8;
+
+void SlidingWindow::prefetch_key(const Event& ev) const noexcept {
+  if (ev.kind != EventKind::sample || ev.key.index >= capacity_) return;
+  const auto* k = reinterpret_cast<const char*>(&state_[ev.key.index]);
+  __builtin_prefetch(k);
+  __builtin_prefetch(k + sizeof(KeyState) - 1);
+  const auto* f = reinterpret_cast<const char*>(&field_states_[ev.key.index * fields_]);
+  for (std::size_t b = 0; b < fields_ * sizeof(FieldState); b += 64) __builtin_prefetch(f + b, 1);
+  __builtin_prefetch(f + fields_ * sizeof(FieldState) - 1, 1);
+}
+
+void SlidingWindow::prefetch_ring(const Event& ev) const noexcept {
+  if (ev.kind != EventKind::sample || ev.key.index >= capacity_) return;
+  const std::uint32_t index = ev.key.index;
+  const KeyState& k = state_[index];
+  const std::size_t base = index * ring_;
+  __builtin_prefetch(&times_[base + slot(k.tail)], 1);
+  __builtin_prefetch(&values_[(base + slot(k.tail)) * fields_], 1);
+  __builtin_prefetch(&times_[base + slot(k.begin)]);
+  __builtin_prefetch(&values_[(base + slot(k.begin)) * fields_]);
+  if (!minmax_) return;
+  for (std::size_t f = 0; f < fields_; ++f) {
+    const FieldState& fs = field_states_[index * fields_ + f];
+    const std::uint32_t* q = deques_.data() + ((index * fields_ + f) * 2 * ring_);
+    __builtin_prefetch(q + fs.min_head);
+    __builtin_prefetch(q + ((fs.min_head + fs.min_size) & mask_), 1);
+    __builtin_prefetch(q + ring_ + fs.max_head);
+    __builtin_prefetch(q + ring_ + ((fs.max_head + fs.max_size) & mask_), 1);
+  }
+}
+
 void SlidingWindow::process(std::span<const Event> events, runtime::SummarySink& out) noexcept {
   out_ = &out;
-  for (const Event& ev : events) {
+  const std::size_t n = events.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const Event& ev = events[i];
+    if (i + 2 * kPrefetchDistance < n) prefetch_key(events[i + 2 * kPrefetchDistance]);
+    if (i + kPrefetchDistance < n) prefetch_ring(events[i + kPrefetchDistance]);
     switch (ev.kind) {
       case EventKind::sample: on_sample(ev); break;
       case EventKind::watermark:
@@ -282,11 +325,11 @@ void SlidingWindow::add_position(std::uint32_t index, std::uint64_t pos) noexcep
     if (needs & kNeedMinMax) {
       const double* column = values_.data() + index * ring_ * fields_ + f;
       std::uint32_t* q = min_deque(index, f);
-      while (fs.min_size > 0 && column[q[(fs.min_head + fs.min_size - 1) % ring_] * fields_] >= x) --fs.min_size;
-      q[(fs.min_head + fs.min_size++) % ring_] = s;
+      while (fs.min_size > 0 && column[q[(fs.min_head + fs.min_size - 1) & mask_] * fields_] >= x) --fs.min_size;
+      q[(fs.min_head + fs.min_size++) & mask_] = s;
       q = max_deque(index, f);
-      while (fs.max_size > 0 && column[q[(fs.max_head + fs.max_size - 1) % ring_] * fields_] <= x) --fs.max_size;
-      q[(fs.max_head + fs.max_size++) % ring_] = s;
+      while (fs.max_size > 0 && column[q[(fs.max_head + fs.max_size - 1) & mask_] * fields_] <= x) --fs.max_size;
+      q[(fs.max_head + fs.max_size++) & mask_] = s;
     }
   }
 }
@@ -302,11 +345,11 @@ void SlidingWindow::remove_position(std::uint32_t index, std::uint64_t pos) noex
     const std::uint8_t needs = plan_.needs[f];
     if (needs & kNeedMinMax) {
       if (fs.min_size > 0 && min_deque(index, f)[fs.min_head] == s) {
-        fs.min_head = static_cast<std::uint32_t>((fs.min_head + 1) % ring_);
+        fs.min_head = static_cast<std::uint32_t>((fs.min_head + 1) & mask_);
         --fs.min_size;
       }
       if (fs.max_size > 0 && max_deque(index, f)[fs.max_head] == s) {
-        fs.max_head = static_cast<std::uint32_t>((fs.max_head + 1) % ring_);
+        fs.max_head = static_cast<std::uint32_t>((fs.max_head + 1) & mask_);
         --fs.max_size;
       }
     }

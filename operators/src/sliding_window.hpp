@@ -10,7 +10,7 @@ struct SlidingWindowParams {
   Nanos size = 0;
   Nanos lateness = 0;
   bool late_emit = false;
-  std::size_t max_samples = 1024;  ///< raw samples kept per key
+  std::size_t max_samples = 1023;  ///< raw samples kept per key
 };
 
 /// One result per record over (t - size, t] of event time, per key, emitted once the key's
@@ -66,6 +66,8 @@ class SlidingWindow final : public runtime::Operator {
   };
 
   void on_sample(const Event& ev) noexcept;
+  void prefetch_key(const Event& ev) const noexcept;
+  void prefetch_ring(const Event& ev) const noexcept;
   void finish_record() noexcept;
   void advance_watermark(std::uint32_t index, Nanos wm) noexcept;
   void fire_due(std::uint32_t index, Nanos wm, bool partial) noexcept;
@@ -77,7 +79,7 @@ class SlidingWindow final : public runtime::Operator {
   void rebuild_moments(std::uint32_t index, std::size_t f) noexcept;
   void reset_key(std::uint32_t index) noexcept;
 
-  std::size_t slot(std::uint64_t pos) const noexcept { return static_cast<std::size_t>(pos % ring_); }
+  std::size_t slot(std::uint64_t pos) const noexcept { return static_cast<std::size_t>(pos & mask_); }
   Nanos& time_at(std::uint32_t index, std::uint64_t pos) noexcept { return times_[index * ring_ + slot(pos)]; }
   double* values_at(std::uint32_t index, std::uint64_t pos) noexcept {
     return values_.data() + ((index * ring_ + slot(pos)) * fields_);
@@ -96,7 +98,9 @@ class SlidingWindow final : public runtime::Operator {
   bool minmax_ = false;  ///< some field needs min/max: the deques exist
   std::size_t fields_ = 0;
   std::size_t capacity_ = 0;
-  std::size_t ring_ = 0;  ///< slots per key: max_samples + 1 (a record is inserted before the oldest goes)
+  std::size_t ring_ = 0;  ///< slots per key: max_samples + 1 (a record is inserted before the oldest goes),
+                          ///< rounded up to a power of two so a slot is a mask, not a division
+  std::size_t mask_ = 0;
   std::vector<KeyState> state_;
   std::vector<Nanos> times_;               ///< [key][slot]
   std::vector<double> values_;             ///< [key][slot][field]; NaN: the record had no value
