@@ -215,13 +215,15 @@ void put_key(std::vector<std::byte>& out, const runtime::KeyTable& keys, KeyId i
   out.insert(out.end(), p, p + name.size());
 }
 
-runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable& keys, std::size_t capacity) {
+runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable& keys, const KeySlots& slots) {
   std::uint32_t len = 0;
   if (!get_bytes(in, len) || in.size() < len) return runtime::Error{"window state is truncated"};
   std::string name(reinterpret_cast<const char*>(in.data()), len);
   in = in.subspan(len);
   auto id = keys.intern(name);
-  if (!id || id->index >= capacity) return runtime::Error{"key table full while restoring \"" + name + "\""};
+  if (!id) return runtime::Error{"key table full while restoring \"" + name + "\""};
+  if (!slots.owns(id->index))
+    return runtime::Error{"key \"" + name + "\" is not in this worker's share of the key table"};
   return *id;
 }
 

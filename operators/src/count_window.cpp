@@ -11,11 +11,11 @@ constexpr std::uint32_t kSnapshotMagic = 0x56434E31;  // "VCN1"
 }
 
 CountWindow::CountWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const CountWindowParams& p)
-    : plan_(std::move(plan)), p_(p), keys_(setup.keys) {
+    : plan_(std::move(plan)), p_(p), keys_(setup.keys), slots_(setup) {
   pane_size_ = std::gcd(p_.size, p_.every);
   ring_ = static_cast<std::size_t>(p_.size / pane_size_ + 1);
   fields_ = plan_.field_count();
-  capacity_ = setup.limits.max_keys;
+  capacity_ = slots_.capacity;
   state_.resize(capacity_);
   panes_.resize(capacity_ * ring_);
   pane_records_.resize(capacity_ * ring_);
@@ -40,12 +40,12 @@ void CountWindow::process(std::span<const Event> events, runtime::SummarySink& o
       cur_key_ = UINT32_MAX;
       continue;
     }
-    const std::uint32_t index = ev.key.index;
+    const std::uint32_t index = slots_.local(ev.key.index);
     if (ev.flags & runtime::kRecordBegin) {
       // The previous record is complete now (queues hand out whole records).
       if (cur_key_ != UINT32_MAX) fire(cur_key_);
       cur_key_ = UINT32_MAX;
-      if (!admit_key(ev, capacity_, *keys_, counters_)) continue;
+      if (!admit_key(ev, slots_, *keys_, counters_)) continue;
       on_record(ev);
     } else if (index != cur_key_) {
       continue;
@@ -63,7 +63,7 @@ void CountWindow::process(std::span<const Event> events, runtime::SummarySink& o
 }
 
 void CountWindow::on_record(const Event& ev) noexcept {
-  const std::uint32_t index = ev.key.index;
+  const std::uint32_t index = slots_.local(ev.key.index);
   KeyState& k = state_[index];
   if (!k.live || k.generation != ev.key.generation) {
     k = KeyState{};
@@ -109,7 +109,7 @@ void CountWindow::fire(std::uint32_t index) noexcept {
     for (std::size_t f = 0; f < fields_; ++f) merged_[f].merge(m[f], plan_.needs[f]);
     if (sketches_.active()) sketches_.include(slot);
   }
-  emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, start, end, records, merged_.data(), values_, 0,
+  emit_summary(plan_, *keys_, KeyId{slots_.global(index), k.generation}, k.rank, start, end, records, merged_.data(), values_, 0,
                counters_, *out_, &sketches_);
   cur_key_ = UINT32_MAX;  // this record has fired; it cannot fire again
 }
@@ -126,11 +126,12 @@ void CountWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept 
 }
 
 void CountWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
-  if (key.index >= capacity_) return;
+  if (!slots_.owns(key.index)) return;
+  const std::uint32_t index = slots_.local(key.index);
   out_ = &out;
-  if (cur_key_ == key.index) fire(cur_key_);
+  if (cur_key_ == index) fire(cur_key_);
   cur_key_ = UINT32_MAX;
-  KeyState& k = state_[key.index];
+  KeyState& k = state_[index];
   if (!k.live || k.generation != key.generation) return;
   if (k.records % static_cast<std::uint64_t>(p_.every) != 0) counters_.incomplete.add();
   counters_.evicted_keys.add();
@@ -149,7 +150,7 @@ void CountWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    put_key(out, *keys_, KeyId{i, k.generation});
+    put_key(out, *keys_, KeyId{slots_.global(i), k.generation});
     put_bytes(out, k.records);
     for (std::size_t r = 0; r < ring_; ++r) {
       put_bytes(out, panes_[i * ring_ + r]);
@@ -170,16 +171,17 @@ runtime::Result<void> CountWindow::restore(std::span<const std::byte> in) {
       every != p_.every || fields != fields_ || sketch_bytes != sketches_.bytes_per_slot())
     return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
-    auto id = get_key(in, *keys_, capacity_);
+    auto id = get_key(in, *keys_, slots_);
     if (!id) return std::move(id).error();
-    KeyState& k = state_[id->index];
+    const std::uint32_t at = slots_.local(id->index);
+    KeyState& k = state_[at];
     k = KeyState{};
     k.live = true;
     k.generation = id->generation;
     k.rank = keys_->first_seen(*id);
     if (!get_bytes(in, k.records)) return bad();
     for (std::size_t r = 0; r < ring_; ++r) {
-      const std::size_t slot = id->index * ring_ + r;
+      const std::size_t slot = at * ring_ + r;
       if (!get_bytes(in, panes_[slot]) || !get_bytes(in, pane_records_[slot])) return bad();
       for (std::size_t f = 0; f < fields_; ++f)
         if (!get_bytes(in, moments_[slot * fields_ + f])) return bad();

@@ -47,6 +47,7 @@ class CountWindow final : public runtime::Operator {
   AggregatePlan plan_;
   CountWindowParams p_;
   runtime::KeyTable* keys_;
+  KeySlots slots_;
   std::int64_t pane_size_ = 1;
   std::size_t ring_ = 1;  ///< panes per key
   std::size_t fields_ = 0;

@@ -12,10 +12,10 @@ constexpr std::uint32_t kSnapshotMagic = 0x56534531;  // "VSE1"
 }
 
 SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SessionWindowParams& p)
-    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys),
+    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys), slots_(setup),
       buffer_(setup.limits.max_keys * p.max_open + 64, plan_.schema.columns.size(), nullptr) {
   fields_ = plan_.field_count();
-  capacity_ = setup.limits.max_keys;
+  capacity_ = slots_.capacity;
   state_.resize(capacity_);
   sessions_.resize(capacity_ * p_.max_open);
   moments_.resize(capacity_ * p_.max_open * fields_);
@@ -45,11 +45,11 @@ void SessionWindow::process(std::span<const Event> events, runtime::SummarySink&
         finish_record();
         if (ev.flags & runtime::kAllKeys) {
           fire_many(false, ev.time, false);
-        } else if (ev.key.index < capacity_ && state_[ev.key.index].live &&
-                   state_[ev.key.index].generation == ev.key.generation) {
-          KeyState& k = state_[ev.key.index];
+        } else if (slots_.owns(ev.key.index) && state_[slots_.local(ev.key.index)].live &&
+                   state_[slots_.local(ev.key.index)].generation == ev.key.generation) {
+          KeyState& k = state_[slots_.local(ev.key.index)];
           k.wm = std::max(k.wm, ev.time);
-          fire_key(ev.key.index, k.wm, false);
+          fire_key(slots_.local(ev.key.index), k.wm, false);
         }
         break;
       case EventKind::tick:
@@ -139,9 +139,9 @@ std::size_t SessionWindow::place(std::uint32_t index, Nanos t) noexcept {
 
 void SessionWindow::on_sample(const Event& ev) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
-  const std::uint32_t index = ev.key.index;
+  const std::uint32_t index = slots_.local(ev.key.index);
   if (begin) finish_record();
-  if (!admit_key(ev, capacity_, *keys_, counters_)) {
+  if (!admit_key(ev, slots_, *keys_, counters_)) {
     if (begin) cur_key_ = UINT32_MAX;
     return;
   }
@@ -228,7 +228,7 @@ void SessionWindow::fire_session(std::uint32_t index, std::size_t slot, bool par
   --k.open;
   sketches_.begin();
   sketches_.include(index * p_.max_open + slot);
-  emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, s.start, end_of(s), s.records,
+  emit_summary(plan_, *keys_, KeyId{slots_.global(index), k.generation}, k.rank, s.start, end_of(s), s.records,
                moments(index, slot), values_, partial ? runtime::kPartial : 0, counters_, *out_, &sketches_);
 }
 
@@ -287,12 +287,13 @@ void SessionWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcep
 }
 
 void SessionWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
-  if (key.index >= capacity_) return;
-  KeyState& k = state_[key.index];
+  if (!slots_.owns(key.index)) return;
+  const std::uint32_t index = slots_.local(key.index);
+  KeyState& k = state_[index];
   if (!k.live || k.generation != key.generation) return;
   out_ = &out;
   finish_record();
-  fire_key(key.index, runtime::kMaxTime, false);
+  fire_key(index, runtime::kMaxTime, false);
   counters_.evicted_keys.add();
   k = KeyState{};
 }
@@ -309,7 +310,7 @@ void SessionWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    put_key(out, *keys_, KeyId{i, k.generation});
+    put_key(out, *keys_, KeyId{slots_.global(i), k.generation});
     put_bytes(out, k.max_ts);
     put_bytes(out, k.wm);
     put_bytes(out, k.open);
@@ -333,9 +334,10 @@ runtime::Result<void> SessionWindow::restore(std::span<const std::byte> in) {
       max_duration != p_.max_duration || fields != fields_ || sketch_bytes != sketches_.bytes_per_slot())
     return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
-    auto id = get_key(in, *keys_, capacity_);
+    auto id = get_key(in, *keys_, slots_);
     if (!id) return std::move(id).error();
-    KeyState& k = state_[id->index];
+    const std::uint32_t at = slots_.local(id->index);
+    KeyState& k = state_[at];
     k = KeyState{};
     k.live = true;
     k.generation = id->generation;
@@ -343,11 +345,11 @@ runtime::Result<void> SessionWindow::restore(std::span<const std::byte> in) {
     std::uint32_t open = 0;
     if (!get_bytes(in, k.max_ts) || !get_bytes(in, k.wm) || !get_bytes(in, open) || open > p_.max_open) return bad();
     for (std::uint32_t s = 0; s < open; ++s) {
-      Session& ss = session(id->index, s);
+      Session& ss = session(at, s);
       if (!get_bytes(in, ss)) return bad();
       for (std::size_t f = 0; f < fields_; ++f)
-        if (!get_bytes(in, moments(id->index, s)[f])) return bad();
-      if (!sketches_.load(id->index * p_.max_open + s, in)) return bad();
+        if (!get_bytes(in, moments(at, s)[f])) return bad();
+      if (!sketches_.load(at * p_.max_open + s, in)) return bad();
     }
     k.open = open;
   }

@@ -64,6 +64,7 @@ class SessionWindow final : public runtime::Operator {
   SessionWindowParams p_;
   WatermarkSources wms_;
   runtime::KeyTable* keys_;
+  KeySlots slots_;
   Nanos source_wm_ = runtime::kMinTime;                 ///< per_source: the pipeline's watermark
   std::size_t fields_ = 0;
   std::size_t capacity_ = 0;

@@ -18,7 +18,7 @@ constexpr std::uint32_t kSnapshotMagic = 0x56534C31;  // "VSL1"
 
 SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlicedWindowParams& p)
     : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys), late_emit_(p.late_emit),
-      capacity_(setup.limits.max_keys) {
+      slots_(setup), capacity_(slots_.capacity) {
   width_ = std::gcd(p_.size, p_.hop);
   slices_per_window_ = p_.size / width_;
   slices_per_hop_ = p_.hop / width_;
@@ -109,9 +109,9 @@ void SlicedWindow::process(std::span<const Event> events, runtime::SummarySink& 
 
 void SlicedWindow::on_sample(const Event& ev) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
-  const std::uint32_t index = ev.key.index;
+  const std::uint32_t index = slots_.local(ev.key.index);
   if (begin) finish_late();
-  if (!admit_key(ev, capacity_, *keys_, counters_)) {
+  if (!admit_key(ev, slots_, *keys_, counters_)) {
     if (begin) cur_key_ = UINT32_MAX;
     return;
   }
@@ -273,11 +273,12 @@ void SlicedWindow::on_watermark(const Event& ev) noexcept {
     fire_all(ev.time, false);
     return;
   }
-  if (ev.key.index >= capacity_) return;
-  KeyState& k = state_[ev.key.index];
+  if (!slots_.owns(ev.key.index)) return;
+  const std::uint32_t index = slots_.local(ev.key.index);
+  KeyState& k = state_[index];
   if (!k.live || k.generation != ev.key.generation || ev.time <= k.wm) return;
   k.wm = ev.time;
-  fire_key(ev.key.index, k.wm, false);
+  fire_key(index, k.wm, false);
 }
 
 void SlicedWindow::on_tick(Nanos now) noexcept {
@@ -306,7 +307,7 @@ void SlicedWindow::emit_window(std::uint32_t index, std::int64_t end, bool parti
     if (sketches_.active() && records_[slot] > 0) sketches_.include(slot);
   }
   if (records == 0) return;
-  emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, (end - slices_per_window_) * width_ + p_.offset,
+  emit_summary(plan_, *keys_, KeyId{slots_.global(index), k.generation}, k.rank, (end - slices_per_window_) * width_ + p_.offset,
                end * width_ + p_.offset, records, merged_.data(), values_, partial ? runtime::kPartial : 0,
                counters_, *out_, &sketches_);
 }
@@ -388,18 +389,19 @@ void SlicedWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcept
 }
 
 void SlicedWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
-  if (key.index >= capacity_) return;
-  KeyState& k = state_[key.index];
+  if (!slots_.owns(key.index)) return;
+  const std::uint32_t index = slots_.local(key.index);
+  KeyState& k = state_[index];
   if (!k.live || k.generation != key.generation) return;
   out_ = &out;
   finish_late();
   rank_order_.clear();
-  rank_order_.push_back(key.index);
-  stop_end_[key.index] = std::numeric_limits<std::int64_t>::max();
+  rank_order_.push_back(index);
+  stop_end_[index] = std::numeric_limits<std::int64_t>::max();
   fire_ordered(false);
   counters_.evicted_keys.add();
   k = KeyState{};
-  std::int64_t* nos = &slice_no_[key.index * ring_];
+  std::int64_t* nos = &slice_no_[index * ring_];
   std::fill(nos, nos + ring_, kNoSlice);
 }
 
@@ -419,7 +421,7 @@ void SlicedWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    put_key(out, *keys_, KeyId{i, k.generation});
+    put_key(out, *keys_, KeyId{slots_.global(i), k.generation});
     put_bytes(out, k.max_ts);
     put_bytes(out, k.wm);
     put_bytes(out, k.next_end);
@@ -453,19 +455,20 @@ runtime::Result<void> SlicedWindow::restore(std::span<const std::byte> in) {
   if (!get_bytes(in, source_wm_) || !get_bytes(in, live)) return bad();
   next_source_fire_ = runtime::kMinTime;
   for (std::uint64_t n = 0; n < live; ++n) {
-    auto id = get_key(in, *keys_, capacity_);
+    auto id = get_key(in, *keys_, slots_);
     if (!id) return std::move(id).error();
+    const std::uint32_t at = slots_.local(id->index);
     KeyState k;
     std::uint32_t slices = 0;
     if (!get_bytes(in, k.max_ts) || !get_bytes(in, k.wm) || !get_bytes(in, k.next_end) || !get_bytes(in, slices)) return bad();
-    reset_key(id->index, *id, k.max_ts, k.wm);
-    KeyState& dst = state_[id->index];
+    reset_key(at, *id, k.max_ts, k.wm);
+    KeyState& dst = state_[at];
     dst.next_end = k.next_end;
     for (std::uint32_t s = 0; s < slices; ++s) {
       std::int64_t no = 0;
       std::uint64_t recs = 0;
       if (!get_bytes(in, no) || !get_bytes(in, recs)) return bad();
-      const std::size_t slot = slot_of(id->index, no);
+      const std::size_t slot = slot_of(at, no);
       slice_no_[slot] = no;
       records_[slot] = recs;
       for (std::size_t f = 0; f < fields_; ++f)

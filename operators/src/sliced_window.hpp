@@ -67,6 +67,7 @@ class SlicedWindow final : public runtime::Operator {
   WatermarkSources wms_;
   runtime::KeyTable* keys_;
   bool late_emit_;
+  KeySlots slots_;
   std::size_t capacity_ = 0;
   Nanos width_ = 0;
   std::int64_t slices_per_window_ = 1;

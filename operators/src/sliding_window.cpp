@@ -48,10 +48,10 @@ double SlidingWindow::bytes_per_key(std::size_t max_samples, std::size_t fields,
 }
 
 SlidingWindow::SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlidingWindowParams& p)
-    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys) {
+    : plan_(std::move(plan)), p_(p), wms_(setup), keys_(setup.keys), slots_(setup) {
   fields_ = plan_.field_count();
   for (auto n : plan_.needs) minmax_ = minmax_ || (n & kNeedMinMax);
-  capacity_ = setup.limits.max_keys;
+  capacity_ = slots_.capacity;
   ring_ = std::bit_ceil(p_.max_samples + 1);
   mask_ = ring_ - 1;
   state_.resize(capacity_);
@@ -83,18 +83,19 @@ void SlidingWindow::reset_key(std::uint32_t index) noexcept {
 constexpr std::size_t kPrefetchDistance = 8;
 
 void SlidingWindow::prefetch_key(const Event& ev) const noexcept {
-  if (ev.kind != EventKind::sample || ev.key.index >= capacity_) return;
-  const auto* k = reinterpret_cast<const char*>(&state_[ev.key.index]);
+  if (ev.kind != EventKind::sample || !slots_.owns(ev.key.index)) return;
+  const std::uint32_t index = slots_.local(ev.key.index);
+  const auto* k = reinterpret_cast<const char*>(&state_[index]);
   __builtin_prefetch(k);
   __builtin_prefetch(k + sizeof(KeyState) - 1);
-  const auto* f = reinterpret_cast<const char*>(&field_states_[ev.key.index * fields_]);
+  const auto* f = reinterpret_cast<const char*>(&field_states_[index * fields_]);
   for (std::size_t b = 0; b < fields_ * sizeof(FieldState); b += 64) __builtin_prefetch(f + b, 1);
   __builtin_prefetch(f + fields_ * sizeof(FieldState) - 1, 1);
 }
 
 void SlidingWindow::prefetch_ring(const Event& ev) const noexcept {
-  if (ev.kind != EventKind::sample || ev.key.index >= capacity_) return;
-  const std::uint32_t index = ev.key.index;
+  if (ev.kind != EventKind::sample || !slots_.owns(ev.key.index)) return;
+  const std::uint32_t index = slots_.local(ev.key.index);
   const KeyState& k = state_[index];
   const std::size_t base = index * ring_;
   __builtin_prefetch(&times_[base + slot(k.tail)], 1);
@@ -125,9 +126,9 @@ void SlidingWindow::process(std::span<const Event> events, runtime::SummarySink&
         finish_record();
         if (ev.flags & runtime::kAllKeys) {
           fire_many(ev.time, false, false);
-        } else if (ev.key.index < capacity_ && state_[ev.key.index].live &&
-                   state_[ev.key.index].generation == ev.key.generation) {
-          advance_watermark(ev.key.index, ev.time);
+        } else if (slots_.owns(ev.key.index) && state_[slots_.local(ev.key.index)].live &&
+                   state_[slots_.local(ev.key.index)].generation == ev.key.generation) {
+          advance_watermark(slots_.local(ev.key.index), ev.time);
         }
         break;
       case EventKind::tick: {
@@ -157,9 +158,9 @@ void SlidingWindow::advance_watermark(std::uint32_t index, Nanos wm) noexcept {
 
 void SlidingWindow::on_sample(const Event& ev) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
-  const std::uint32_t index = ev.key.index;
+  const std::uint32_t index = slots_.local(ev.key.index);
   if (begin) finish_record();
-  if (!admit_key(ev, capacity_, *keys_, counters_)) {
+  if (!admit_key(ev, slots_, *keys_, counters_)) {
     if (begin) cur_key_ = UINT32_MAX;
     return;
   }
@@ -287,7 +288,7 @@ void SlidingWindow::fire_one(std::uint32_t index, bool partial) noexcept {
     m.last_v = values_at(index, fs.last)[f];
   }
   const bool missing = k.dropped_until > start;  // a dropped sample lies in (start, t]
-  emit_summary(plan_, *keys_, KeyId{index, k.generation}, k.rank, start, t, k.end - k.begin, merged_.data(),
+  emit_summary(plan_, *keys_, KeyId{slots_.global(index), k.generation}, k.rank, start, t, k.end - k.begin, merged_.data(),
                values_out_, (partial || missing) ? runtime::kPartial : 0, counters_, *out_);
   ++k.fire;
   k.fired_until = t;
@@ -468,14 +469,15 @@ void SlidingWindow::flush(runtime::FlushMode, runtime::SummarySink& out) noexcep
 }
 
 void SlidingWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
-  if (key.index >= capacity_) return;
-  KeyState& k = state_[key.index];
+  if (!slots_.owns(key.index)) return;
+  const std::uint32_t index = slots_.local(key.index);
+  KeyState& k = state_[index];
   if (!k.live || k.generation != key.generation) return;
   out_ = &out;
   finish_record();
-  fire_due(key.index, runtime::kMaxTime, false);
+  fire_due(index, runtime::kMaxTime, false);
   counters_.evicted_keys.add();
-  reset_key(key.index);
+  reset_key(index);
 }
 
 void SlidingWindow::snapshot(std::vector<std::byte>& out) const {
@@ -492,7 +494,7 @@ void SlidingWindow::snapshot(std::vector<std::byte>& out) const {
   for (std::uint32_t i = 0; i < capacity_; ++i) {
     const KeyState& k = state_[i];
     if (!k.live) continue;
-    put_key(out, *keys_, KeyId{i, k.generation});
+    put_key(out, *keys_, KeyId{slots_.global(i), k.generation});
     put_bytes(out, k.max_ts);
     put_bytes(out, k.wm);
     put_bytes(out, k.fired_until);
@@ -522,9 +524,9 @@ runtime::Result<void> SlidingWindow::restore(std::span<const std::byte> in) {
     if (!get_bytes(in, m)) return bad();
   if (!get_bytes(in, source_wm_) || !get_bytes(in, live)) return bad();
   for (std::uint64_t n = 0; n < live; ++n) {
-    auto id = get_key(in, *keys_, capacity_);
+    auto id = get_key(in, *keys_, slots_);
     if (!id) return std::move(id).error();
-    const std::uint32_t index = id->index;
+    const std::uint32_t index = slots_.local(id->index);
     reset_key(index);
     KeyState& k = state_[index];
     k.live = true;

@@ -94,6 +94,7 @@ class SlidingWindow final : public runtime::Operator {
   SlidingWindowParams p_;
   WatermarkSources wms_;
   runtime::KeyTable* keys_;
+  KeySlots slots_;
   Nanos source_wm_ = runtime::kMinTime;
   bool minmax_ = false;  ///< some field needs min/max: the deques exist
   std::size_t fields_ = 0;

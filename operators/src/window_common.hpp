@@ -140,18 +140,38 @@ struct WatermarkSources {
 /// reports the figure and how to shrink it otherwise.
 bool check_state_budget(const runtime::PipelineSetup& setup, double bytes);
 
+struct KeySlots;
+
 /// Writes a key's name (length-prefixed) into a window snapshot.
 void put_key(std::vector<std::byte>& out, const runtime::KeyTable& keys, KeyId id);
 /// Reads a name written by put_key and interns it; an error when the bytes are malformed, the
-/// key table is full or the slot is beyond the operator's capacity.
-runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable& keys, std::size_t capacity);
+/// key table is full or the slot is not one of the operator's.
+runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable& keys, const KeySlots& slots);
 
-/// Whether a record's key can be processed: its slot is within capacity and its KeyId is the
-/// key now in that slot. Counts refusals (key_overflow, stale) on the record's first value.
-inline bool admit_key(const Event& ev, std::size_t capacity, const runtime::KeyTable& keys,
+/// The key slots an operator holds. With one worker, every slot of the key table, stored at its
+/// own index; with `workers: N`, worker w holds the slots s with s % N == w, stored at s / N, so
+/// N workers together hold exactly the state one would.
+struct KeySlots {
+  explicit KeySlots(const runtime::PipelineSetup& setup) noexcept
+      : shards(setup.shards), shard(setup.shard),
+        capacity((setup.limits.max_keys + setup.shards - 1 - setup.shard) / setup.shards) {}
+  std::uint32_t shards = 1;
+  std::uint32_t shard = 0;
+  std::size_t capacity = 0;  ///< slots held
+  std::uint32_t local(std::uint32_t global) const noexcept { return shards == 1 ? global : global / shards; }
+  std::uint32_t global(std::uint32_t local) const noexcept { return shards == 1 ? local : local * shards + shard; }
+  /// Whether the key-table slot `global` is one of this operator's.
+  bool owns(std::uint32_t global) const noexcept {
+    return global % shards == shard && local(global) < capacity;
+  }
+};
+
+/// Whether a record's key can be processed: its slot is one of the operator's and its KeyId is
+/// the key now in that slot. Counts refusals (key_overflow, stale) on the record's first value.
+inline bool admit_key(const Event& ev, const KeySlots& slots, const runtime::KeyTable& keys,
                       runtime::PipelineCounters& counters) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
-  if (ev.key.index >= capacity) {
+  if (!slots.owns(ev.key.index)) {
     if (begin) counters.key_overflow.add();
     return false;
   }

@@ -1,5 +1,6 @@
 #include "vigil/runtime/engine.hpp"
 #include "vigil/runtime/summary_buffer.hpp"
+#include "vigil/runtime/sharded_operator.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -48,6 +49,7 @@ constexpr ConfigKey kPipelineKeys[] = {
     {"window", KeyType::any, Required::yes, {}, "Window block: `type:` plus that window's keys."},
     {"aggregates", KeyType::any, Required::yes, {}, "List of aggregates: count, mean(temp), max(vib) as vib_peak, ..."},
     {"watermark", KeyType::choice, Required::no, "per_key", "Watermark scope: per_key (each key its own clock) or per_source.", kNoMin, kNoMax, kWatermarkScopes},
+    {"workers", KeyType::integer, Required::no, "1", "Threads this pipeline's windows run on; keys are shared out by key-table slot (slot mod workers) and the output is identical to one worker. Needs watermark: per_key.", 1, 64},
 };
 
 std::string host_name() {
@@ -257,6 +259,12 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
     setup.diag = &diag;
     setup.source_time = times;
     setup.watermark = b.string("watermark") == "per_source" ? WatermarkScope::per_source : WatermarkScope::per_key;
+    const auto workers = static_cast<std::uint32_t>(b.integer("workers"));
+    if (workers > 1 && setup.watermark == WatermarkScope::per_source)
+      diag.error(node.find("workers")->mark, path + ".workers",
+                 "workers: " + std::to_string(workers) +
+                     " needs watermark: per_key (a per-source watermark ties every key to every other, so keys "
+                     "cannot be split across threads)");
     if (std::find(names.begin(), names.end(), setup.name) != names.end())
       diag.error(node.find("name")->mark, path + ".name",
                  "pipeline name \"" + setup.name + "\" is already used; names must be unique");
@@ -299,12 +307,24 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
     if (blocking > 0 || !plugin) continue;
     setup.window = Block(window, plugin->keys);
     setup.aggregates = node.find("aggregates");
+    setup.shards = workers;
     auto op = plugin->make(setup);
     if (!op) {
       if (diag.lines().size() == before) diag.error(node.mark, path, "could not be set up");
       continue;
     }
     if (diag.lines().size() != before) continue;
+    if (workers > 1) {
+      // One operator per worker, each over its share of the key slots; the first one's
+      // problems (if any) were reported above, the others are built from the same config.
+      std::vector<std::unique_ptr<Operator>> shards;
+      shards.push_back(std::move(op));
+      for (std::uint32_t w = 1; w < workers; ++w) {
+        setup.shard = w;
+        shards.push_back(plugin->make(setup));
+      }
+      op = std::make_unique<ShardedOperator>(std::move(shards), limits.batch_size);
+    }
     for (SourceIndex s : setup.sources) subscribers[s].push_back(pipelines.size());
     pipeline_sources.push_back(setup.sources);
     pipelines.push_back(std::move(op));

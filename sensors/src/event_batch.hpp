@@ -97,8 +97,24 @@ class EventBatch {
   }
 
   /// Adds one event, flushing first when full. False once stopped or the queue was closed.
+  /// A record is never split between two pushes (a pipeline may read between them): when the
+  /// batch fills up in the middle of a record, only the records before it are pushed and its
+  /// first values move to the front. (A record of more than kCapacity values is the exception.)
   bool add(const runtime::Event& event) noexcept {
-    if (size_ == kCapacity && !flush()) return false;
+    if (starts_record(event)) record_start_ = size_;
+    if (size_ == kCapacity) {
+      const std::size_t keep = size_ - record_start_;
+      if (record_start_ == 0 || keep == 0) {
+        if (!flush()) return false;
+      } else {
+        size_ = record_start_;
+        const bool ok = flush();
+        std::copy_n(events_.data() + kCapacity - keep, keep, events_.data());
+        size_ = keep;
+        if (!ok) return false;
+      }
+      record_start_ = starts_record(event) ? size_ : 0;
+    }
     events_[size_++] = event;
     return true;
   }
@@ -109,6 +125,7 @@ class EventBatch {
     if (size_ == 0) return !closed_ && !stop_.requested();
     const std::span<const runtime::Event> all(events_.data(), size_);
     size_ = 0;
+    record_start_ = 0;
     if (closed_) return false;
     if (queue_->policy() != runtime::OverflowPolicy::block) {
       // drop_oldest / drop_newest never wait; what they drop is counted by the queue.
@@ -128,7 +145,19 @@ class EventBatch {
         continue;
       }
       pause = std::chrono::microseconds(20);
-      const std::size_t n = std::min(room, all.size() - done);
+      std::size_t n = std::min(room, all.size() - done);
+      if (done + n < all.size()) {
+        // Only whole records: stop before the record the room would cut (unless it is all
+        // that fits, for a record bigger than the queue).
+        std::size_t cut = n;
+        while (cut > 0 && !starts_record(all[done + cut])) --cut;
+        if (cut > 0) {
+          n = cut;
+        } else if (room < queue_->capacity()) {  // wait for room for the whole record
+          if (stop_.sleep_for(pause)) return false;
+          continue;
+        }
+      }
       if (!queue_->push(all.subspan(done, n))) {
         closed_ = true;
         return false;
@@ -139,10 +168,15 @@ class EventBatch {
   }
 
  private:
+  static bool starts_record(const runtime::Event& e) noexcept {
+    return e.kind != runtime::EventKind::sample || (e.flags & runtime::kRecordBegin);
+  }
+
   StopSignal& stop_;
   runtime::IngestQueue* queue_ = nullptr;
   std::array<runtime::Event, kCapacity> events_{};
   std::size_t size_ = 0;
+  std::size_t record_start_ = 0;  ///< where the record being added began
   bool closed_ = false;
 };
 

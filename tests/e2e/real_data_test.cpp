@@ -88,3 +88,65 @@ TEST_CASE("C-MAPSS FD001 sorted by unit replays with per-key watermarks and lose
 }
 
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("C-MAPSS FD001 gives the same bytes with 1 or 2 or 4 workers", "[e2e][realdata][workers]") {
+  const std::string csv = std::string(VIGIL_SHARED_DATA_DIR) + "/cmapss/train_FD001.csv";
+  TempDir dir;
+  auto config = [&](int workers, const char* window) {
+    const std::string path = dir.path() + "/w" + std::to_string(workers) + ".yaml";
+    write_file(path, std::string("vigil: 1\n"
+                                 "limits: { max_keys: 128, batch_size: 256 }\n"
+                                 "sources:\n"
+                                 "  - name: engines\n"
+                                 "    type: simulator\n"
+                                 "    machines: [unused]\n"
+                                 "    signals: { v: {} }\n"
+                                 "    key: unit\n"
+                                 "    time: { field: cycle, unit: s, max_out_of_order: 3s }\n"
+                                 "    fields: [s2, s7, s11]\n"
+                                 "pipelines:\n"
+                                 "  - name: degradation\n"
+                                 "    from: [engines]\n"
+                                 "    workers: ") +
+                         std::to_string(workers) + "\n    window: " + window +
+                         "\n    aggregates: [count, mean(s2), max(s7), min(s11), " +
+                         (std::string(window).find("sliding") != std::string::npos ? "" : "p90(s11), ") +
+                         "stddev(s2)]\n");
+    return path;
+  };
+  for (const char* window : {"{ type: hopping, size: 20s, hop: 5s }", "{ type: session, gap: 3s }",
+                             "{ type: sliding, size: 15s }"}) {
+    INFO(window);
+    auto one = run_vigil({"replay", config(1, window), "--input", csv}, 120'000);
+    REQUIRE(one.exit_code == 0);
+    REQUIRE(split_lines(one.out).size() >= 100);
+    for (int workers : {2, 4}) {
+      auto many = run_vigil({"replay", config(workers, window), "--input", csv}, 120'000);
+      REQUIRE(many.exit_code == 0);
+      CHECK(many.out == one.out);
+    }
+  }
+}
+
+TEST_CASE("workers need per-key watermarks", "[e2e][validate][workers]") {
+  TempDir dir;
+  const std::string path = dir.path() + "/bad.yaml";
+  write_file(path,
+             "vigil: 1\n"
+             "sources:\n"
+             "  - {name: s, type: simulator, machines: [a], signals: {v: {}}}\n"
+             "pipelines:\n"
+             "  - name: p\n"
+             "    from: [s]\n"
+             "    watermark: per_source\n"
+             "    workers: 2\n"
+             "    window: {type: tumbling, size: 10s}\n"
+             "    aggregates: [count]\n");
+  auto r = run_vigil({"validate", path});
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.err, Catch::Matchers::Contains("bad.yaml:8:14: pipelines[0].workers: workers: 2 needs watermark: per_key"));
+}
+
+}  // namespace vigil::test

@@ -1,5 +1,7 @@
 #include "window_harness.hpp"
 
+#include "vigil/runtime/sharded_operator.hpp"
+
 #include <catch2/catch.hpp>
 
 namespace vigil::operators {
@@ -74,8 +76,19 @@ WindowHarness::WindowHarness(std::string_view window_yaml, std::string_view aggr
   setup.fields = fields_.get();
   setup.path = path;
   setup.diag = &diag_;
+  setup.shards = options_.workers;
   op_ = plugin->make(setup);
   if (op_ && !diag_.empty()) op_.reset();
+  if (op_ && options_.workers > 1) {
+    // As the engine builds `workers: N`: one operator per share of the key slots.
+    std::vector<std::unique_ptr<runtime::Operator>> shards;
+    shards.push_back(std::move(op_));
+    for (std::uint32_t w = 1; w < options_.workers; ++w) {
+      setup.shard = w;
+      shards.push_back(plugin->make(setup));
+    }
+    op_ = std::make_unique<runtime::ShardedOperator>(std::move(shards), options_.worker_batch);
+  }
 }
 
 WindowHarness::~WindowHarness() = default;

@@ -185,7 +185,7 @@ TEST_CASE("merged sketches keep the bound") {
   CHECK(worst_error(level[0].sketch, scratch, all) <= shape.rank_error());
 }
 
-TEST_CASE("sketch is repeatable: same input, same answers") {
+TEST_CASE("sketch is repeatable and gives the same answers for the same input") {
   const KllShape shape = KllShape::from_budget(4096);
   KllScratch scratch(shape);
   Sketch a(shape), b(shape);

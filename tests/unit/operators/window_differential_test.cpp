@@ -160,6 +160,8 @@ struct Config {
   Nanos base = kT0;         // where the keys' clocks start
   std::size_t max_keys = 16;
   int streams = 120;
+  std::uint32_t workers = 1;       // pipeline `workers:`
+  std::size_t worker_batch = 1024; // events a worker takes at a time
 
   std::string window_yaml() const {
     std::string y = std::string("{type: ") + (hopping ? "hopping" : "tumbling") + ", size: " + runtime::format_duration(size);
@@ -653,6 +655,8 @@ WindowOptions options_of(const Config& c) {
   options.idle_timeout = c.idle;
   options.max_keys = c.max_keys;
   options.watermark = c.per_source ? runtime::WatermarkScope::per_source : runtime::WatermarkScope::per_key;
+  options.workers = c.workers;
+  options.worker_batch = c.worker_batch;
   return options;
 }
 
@@ -835,6 +839,23 @@ std::string check_batching(const Config& c, const Stream& st, std::uint64_t seed
   if (!one.error.empty()) return one.error;
   std::string diff = compare(one.out, many.out, true);
   return diff.empty() ? diff : "one record per process() call (expected) vs. random batches (actual): " + diff;
+}
+
+// The same stream through 2 and 4 workers (random batches, and parts small enough that batches
+// are split) must give, line for line, what one worker gives.
+std::string check_workers(const Config& c, const Stream& st, std::uint64_t seed) {
+  Run one = run_operator(c, st, Feed::per_item, seed);
+  if (!one.error.empty()) return one.error;
+  for (std::uint32_t workers : {2u, 4u}) {
+    Config sharded = c;
+    sharded.workers = workers;
+    sharded.worker_batch = workers == 2 ? 1024 : 16;
+    Run many = run_operator(sharded, st, Feed::batches, seed);
+    if (!many.error.empty()) return many.error;
+    std::string diff = compare(one.out, many.out, true);
+    if (!diff.empty()) return "one worker (expected) vs. " + std::to_string(workers) + " workers (actual): " + diff;
+  }
+  return {};
 }
 
 // Takes a snapshot after a random number of items, restores it into a fresh operator and
@@ -1190,6 +1211,20 @@ TEST_CASE("restoring a snapshot taken at any point continues with the output of 
   for (auto& c : configs) {
     c.streams = 50;
     DYNAMIC_SECTION(c.name) { run_streams(c, &check_snapshot, 7); }
+  }
+}
+
+TEST_CASE("2 or 4 workers give exactly the output of one worker on random streams",
+          "[operators][tumbling][hopping][workers]") {
+  std::vector<Config> configs = idle_configs();
+  for (const auto& c : tumbling_configs()) configs.push_back(c);
+  for (const auto& c : hopping_configs()) configs.push_back(c);
+  configs.push_back(uneven_hopping_configs()[1]);
+  configs.push_back(watermark_configs()[0]);
+  configs.push_back(watermark_configs()[1]);
+  for (auto& c : configs) {
+    c.streams = 30;
+    DYNAMIC_SECTION(c.name) { run_streams(c, &check_workers, 9); }
   }
 }
 

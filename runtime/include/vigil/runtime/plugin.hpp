@@ -153,6 +153,10 @@ struct PipelineSetup {
   FieldTable* fields = nullptr;
   std::string path;                  ///< "pipelines[0]"
   Diagnostics* diag = nullptr;
+  /// `workers: N`: this operator is worker `shard` of `shards` and holds only the key-table
+  /// slots s with s % shards == shard (it sees no other key's records).
+  std::uint32_t shards = 1;
+  std::uint32_t shard = 0;
 };
 
 /// What an output factory gets.
