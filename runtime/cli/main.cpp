@@ -18,6 +18,7 @@
 #include "vigil/sensors/sensors.hpp"
 #include "vigil/sync/outbox_cli.hpp"
 #include "vigil/sync/sync.hpp"
+#include "vigil/sync/tail_upstream.hpp"
 
 namespace {
 
@@ -51,6 +52,9 @@ commands:
   outbox DB stats [--json] | tail [N] | export [--json]
       Inspect an outbox database read-only: counts and age, the last N rows (default 10) or
       every row, as JSON lines. Exit 1 if DB is missing or not an outbox.
+  tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D]
+      Subscribe to what gateways publish upstream (default topic vigil/#), decode each summary,
+      drop duplicates by (gateway, epoch, seq) and report gaps at the end. Exit 1 on gaps.
   describe [core|sources|windows|outputs]
       Print the configuration reference (Markdown) from the key tables that validate
       configs; docs/reference.md is this output.
@@ -276,6 +280,11 @@ int main(int argc, char** argv) {
   if (a.command == "outbox") {
     const std::vector<std::string> rest(argv + 2, argv + argc);
     return sync::outbox_command(rest, stdout, stderr);
+  }
+  if (a.command == "tail-upstream") {
+    install_signal_handlers();
+    const std::vector<std::string> rest(argv + 2, argv + argc);
+    return sync::tail_upstream_command(rest, g_stop, stdout, stderr);
   }
   if (!a.error.empty()) return usage_error(a.error);
   install_signal_handlers();

@@ -340,6 +340,7 @@ void Engine::Impl::build_outputs(const ConfigNode* map, Diagnostics& diag) {
     setup.config_dir = config_dir;
     setup.path = path;
     setup.diag = &diag;
+    setup.outputs = map;
     std::size_t before = diag.lines().size();
     if (node) validate_block(*node, plugin.keys, path, diag);
     if (diag.lines().size() != before) return;

@@ -43,6 +43,12 @@ CREATE TABLE window_marks(
 );
 )sql";
 
+// Schema 2: the alert lane of the upstream publisher reads the rows with priority > 0 in seq
+// order; this partial index holds only those, so finding the next alert never walks the
+// routine backlog (which may be millions of rows after a long outage).
+constexpr const char* kSchema2 =
+    "CREATE INDEX IF NOT EXISTS outbox_alerts ON outbox(seq) WHERE priority > 0";
+
 // The WAL file is truncated back to this size after a checkpoint, so a burst of writes
 // during an uplink outage does not leave a large file behind on a small SD card.
 constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit=4194304";
@@ -157,6 +163,7 @@ struct Outbox::Impl {
   int schema_version = 0;
   std::string created;
   std::int64_t next_seq = 1;
+  OutboxRecord scratch;  // reused by next_rows(), keeps its strings' capacity
   // Prepared once and reset after each use (declared after db: finalized before it closes).
   Statement begin;
   Statement commit;
@@ -164,6 +171,10 @@ struct Outbox::Impl {
   Statement insert_row;
   Statement upsert_mark;
   Statement store_next_seq;
+  Statement select_routine;
+  Statement select_alerts;
+  Statement delete_row;
+  Statement select_max_seq;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -233,13 +244,14 @@ struct Outbox::Impl {
   void abandon_transaction() noexcept {
     if (!sqlite3_get_autocommit(db) && rollback.get() != nullptr) run(rollback.get());
     if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
-    for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get()}) {
+    for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get(), delete_row.get()}) {
       sqlite3_reset(stmt);
       sqlite3_clear_bindings(stmt);
     }
   }
 
   Result<void> create_schema(const OutboxOptions& options);
+  Result<void> migrate(std::int64_t from_version);
   Result<void> load_meta(const OutboxOptions& options);
   Result<void> prepare_writes();
 };
@@ -268,14 +280,37 @@ Result<void> Outbox::Impl::create_schema(const OutboxOptions& options) {
         "schema version); move it away or set `path` to another file");
   }
   rc = exec(kCreateSchema);
+  if (rc == SQLITE_OK) rc = exec(kSchema2);
   if (rc == SQLITE_OK) rc = write_meta("gateway", options.gateway);
   if (rc == SQLITE_OK) rc = write_meta("epoch", random_epoch());
   if (rc == SQLITE_OK) rc = write_meta("created", utc_now_rfc3339());
   if (rc == SQLITE_OK) rc = write_meta("next_seq", "1");
-  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 1");
+  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 2");
   if (rc == SQLITE_OK) rc = exec("COMMIT");
   if (rc != SQLITE_OK) {
     Error e = error("cannot create the outbox", rc);
+    if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
+    return e;
+  }
+  return ok();
+}
+
+// Brings an older outbox up to kSchemaVersion in one transaction: either the whole migration
+// is committed or the file stays as it was (a crash mid-way leaves version 1 intact).
+Result<void> Outbox::Impl::migrate(std::int64_t from_version) {
+  int rc = exec("BEGIN IMMEDIATE");
+  if (rc != SQLITE_OK) return error("cannot upgrade the outbox schema", rc);
+  // Another process may have migrated it while this one waited for the lock.
+  std::int64_t version = from_version;
+  rc = query_int("PRAGMA user_version", version);
+  if (rc == SQLITE_OK && version < 2) rc = exec(kSchema2);
+  if (rc == SQLITE_OK && version < kSchemaVersion) {
+    const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+    rc = exec(set.c_str());
+  }
+  if (rc == SQLITE_OK) rc = exec("COMMIT");
+  if (rc != SQLITE_OK) {
+    Error e = error("cannot upgrade the outbox schema from version " + std::to_string(from_version), rc);
     if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
     return e;
   }
@@ -331,6 +366,18 @@ Result<void> Outbox::Impl::prepare_writes() {
                  "INSERT INTO window_marks(pipeline, key, last_end_ms) VALUES(?1, ?2, ?3) "
                  "ON CONFLICT(pipeline, key) DO UPDATE "
                  "SET last_end_ms = max(last_end_ms, excluded.last_end_ms)");
+  if (rc == SQLITE_OK)
+    rc = prepare(select_routine,
+                 "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
+                 "priority, format, payload, created_ns, flags "
+                 "FROM outbox WHERE seq > ?1 AND priority <= 0 ORDER BY seq LIMIT ?2");
+  if (rc == SQLITE_OK)
+    rc = prepare(select_alerts,
+                 "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
+                 "priority, format, payload, created_ns, flags "
+                 "FROM outbox WHERE seq > ?1 AND priority > 0 ORDER BY seq LIMIT ?2");
+  if (rc == SQLITE_OK) rc = prepare(delete_row, "DELETE FROM outbox WHERE seq = ?1");
+  if (rc == SQLITE_OK) rc = prepare(select_max_seq, "SELECT coalesce(max(seq), 0) FROM outbox");
   if (rc == SQLITE_OK)
     rc = prepare(store_next_seq,
                  "INSERT INTO meta(key, value) VALUES('next_seq', ?1) "
@@ -403,9 +450,12 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
       return impl->error("not a Vigil outbox (no outbox schema); check the path");
     auto created = impl->create_schema(options);
     if (!created) return std::move(created).error();
+  } else if (version < kSchemaVersion && !options.read_only) {
+    auto migrated = impl->migrate(version);
+    if (!migrated) return std::move(migrated).error();
   }
   impl->schema_version = static_cast<int>(version);
-  if (version == 0) impl->schema_version = kSchemaVersion;
+  if (version == 0 || !options.read_only) impl->schema_version = kSchemaVersion;
   auto loaded = impl->load_meta(options);
   if (!loaded) return std::move(loaded).error();
   if (!options.read_only) {
@@ -577,6 +627,70 @@ Result<void> Outbox::for_each(std::int64_t from_seq,
   }
   if (rc != SQLITE_DONE) return m.error("cannot read rows", rc);
   return ok();
+}
+
+Result<std::size_t> Outbox::next_rows(Lane lane, std::int64_t after_seq, std::size_t limit,
+                                      const std::function<void(const OutboxRecord&)>& visit) {
+  Impl& m = *impl_;
+  if (m.read_only) return m.error("opened read-only; the publisher needs a writable outbox");
+  if (limit == 0) return std::size_t{0};
+  sqlite3_stmt* stmt = lane == Lane::alerts ? m.select_alerts.get() : m.select_routine.get();
+  sqlite3_bind_int64(stmt, 1, after_seq);
+  sqlite3_bind_int64(stmt, 2, static_cast<std::int64_t>(std::min<std::uint64_t>(limit, INT64_MAX)));
+  std::size_t visited = 0;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    read_record(stmt, m.scratch);
+    ++visited;
+    visit(m.scratch);
+  }
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE) return m.error("cannot read rows", rc);
+  return visited;
+}
+
+Result<void> Outbox::remove(std::span<const std::int64_t> seqs) {
+  Impl& m = *impl_;
+  if (seqs.empty()) return ok();
+  if (m.read_only) return m.error("opened read-only; cannot remove rows");
+  int rc = run(m.begin.get());
+  if (rc != SQLITE_DONE) {
+    Error e = m.error("cannot start a transaction", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  sqlite3_stmt* del = m.delete_row.get();
+  for (std::int64_t seq : seqs) {
+    sqlite3_bind_int64(del, 1, seq);
+    rc = run(del);
+    if (rc != SQLITE_DONE) {
+      Error e = m.error("cannot remove a forwarded row", rc);
+      m.abandon_transaction();
+      return e;
+    }
+  }
+  rc = run(m.commit.get());
+  if (rc != SQLITE_DONE) {
+    Error e = m.error("cannot commit", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  return ok();
+}
+
+Result<std::int64_t> Outbox::last_seq() {
+  Impl& m = *impl_;
+  if (m.read_only) {
+    auto s = stats();
+    if (!s) return std::move(s).error();
+    return s->last_seq;
+  }
+  sqlite3_stmt* stmt = m.select_max_seq.get();
+  int rc = sqlite3_step(stmt);
+  std::int64_t seq = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_ROW) return m.error("cannot read the last seq", rc);
+  return seq;
 }
 
 Result<std::int64_t> Outbox::tail_start(std::size_t n) const {

@@ -15,7 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "commit_signal.hpp"
 #include "outputs.hpp"
+#include "topic_template.hpp"
 #include "vigil/sync/outbox.hpp"
 
 namespace vigil::sync {
@@ -194,57 +196,6 @@ class SummaryRing {
   std::atomic<std::uint64_t> released_{0};
 };
 
-/// A topic template split at its placeholders; {gateway} is filled in at setup.
-struct TopicPart {
-  enum class Kind : std::uint8_t { text, pipeline, key };
-  Kind kind = Kind::text;
-  std::string text;
-};
-
-// MQTT forbids the wildcards in topics that are published to.
-void append_topic_value(std::string_view value, std::string& out) {
-  for (char c : value) out += (c == '+' || c == '#' || c == '\0') ? '_' : c;
-}
-
-Result<std::vector<TopicPart>> parse_topic(std::string_view topic, std::string_view gateway) {
-  if (topic.empty()) return runtime::Error{"is empty; use e.g. vigil/{gateway}/{pipeline}/{key}"};
-  std::vector<TopicPart> parts;
-  auto text_part = [&]() -> std::string& {
-    if (parts.empty() || parts.back().kind != TopicPart::Kind::text) parts.push_back({});
-    return parts.back().text;
-  };
-  std::size_t i = 0;
-  while (i < topic.size()) {
-    char c = topic[i];
-    if (c == '+' || c == '#')
-      return runtime::Error{"\"" + std::string(topic) +
-                            "\" contains the MQTT wildcard " + std::string(1, c) +
-                            ", which a published topic may not contain"};
-    if (c != '{') {
-      text_part() += c;
-      ++i;
-      continue;
-    }
-    std::size_t close = topic.find('}', i);
-    if (close == std::string_view::npos)
-      return runtime::Error{"\"" + std::string(topic) + "\" has a { without }; placeholders are "
-                            "{gateway}, {pipeline} and {key}"};
-    std::string_view name = topic.substr(i + 1, close - i - 1);
-    if (name == "gateway") {
-      append_topic_value(gateway, text_part());
-    } else if (name == "pipeline") {
-      parts.push_back({TopicPart::Kind::pipeline, {}});
-    } else if (name == "key") {
-      parts.push_back({TopicPart::Kind::key, {}});
-    } else {
-      return runtime::Error{"unknown placeholder {" + std::string(name) + "} in \"" +
-                            std::string(topic) + "\"; use {gateway}, {pipeline} or {key}"};
-    }
-    i = close + 1;
-  }
-  return parts;
-}
-
 std::int64_t floor_ms(Nanos t) noexcept {
   std::int64_t q = t / runtime::kNanosPerMilli;
   return t % runtime::kNanosPerMilli < 0 ? q - 1 : q;
@@ -275,6 +226,7 @@ class OutboxOutput final : public runtime::Output {
                                              .durability_full = settings_.durability_full});
     if (!opened) return std::move(opened).error();
     outbox_ = std::move(opened.value());
+    commits_ = CommitSignal::of(settings_.resolved_path);
     const std::size_t ring_bytes =
         std::max(kMinRingBytes, settings_.queue_depth * kRingBytesPerSummary);
     try {
@@ -329,14 +281,7 @@ class OutboxOutput final : public runtime::Output {
     try {
       json_.clear();
       runtime::append_json(summary, json_);
-      topic_.clear();
-      for (const TopicPart& part : settings_.topic) {
-        switch (part.kind) {
-          case TopicPart::Kind::text: topic_ += part.text; break;
-          case TopicPart::Kind::pipeline: append_topic_value(pipeline, topic_); break;
-          case TopicPart::Kind::key: append_topic_value(summary.key_name, topic_); break;
-        }
-      }
+      expand_topic(settings_.topic, pipeline, summary.key_name, topic_);
     } catch (...) {
       dropped_.add();
       return;
@@ -424,6 +369,7 @@ class OutboxOutput final : public runtime::Output {
       if (appended) {
         ring_.release(position, rows_.size());
         written_.add(rows_.size());
+        commits_->notify();
         rows_.clear();
         backoff = kMinBackoff;
         if (failing) {
@@ -461,6 +407,7 @@ class OutboxOutput final : public runtime::Output {
 
   OutboxSettings settings_;
   std::unique_ptr<Outbox> outbox_;  // used by the writer thread only, once started
+  std::shared_ptr<CommitSignal> commits_;  // wakes an upstream publisher of the same file
   SummaryRing ring_;
   runtime::WallClock wall_;
 

@@ -12,6 +12,9 @@ const runtime::OutputPlugin& console_output_plugin() noexcept;
 /// The `outbox` output: summaries stored in the SQLite outbox by a writer thread.
 const runtime::OutputPlugin& outbox_output_plugin() noexcept;
 
+/// The `upstream` output: publishes what the outbox stores to an MQTT broker.
+const runtime::OutputPlugin& upstream_output_plugin() noexcept;
+
 /// Resolves a path from the config against the folder of the config file.
 std::string resolve_path(const std::string& path, const std::string& config_dir);
 

@@ -8,6 +8,7 @@ namespace vigil::sync {
 void register_outputs(runtime::Registry& registry) {
   registry.add(console_output_plugin());
   registry.add(outbox_output_plugin());
+  registry.add(upstream_output_plugin());
 }
 
 std::string resolve_path(const std::string& path, const std::string& config_dir) {

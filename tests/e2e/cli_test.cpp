@@ -150,3 +150,15 @@ TEST_CASE("describe with an unknown section exits 2", "[e2e][cli]") {
 
 }  // namespace
 }  // namespace vigil::test
+
+TEST_CASE("tail-upstream without --broker exits 2 and says what is missing", "[e2e][cli]") {
+  auto r = vigil::test::run_vigil({"tail-upstream"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("tail-upstream needs --broker URI") && Catch::Contains("usage: vigil tail-upstream"));
+}
+
+TEST_CASE("tail-upstream exits 1 when the broker cannot be reached", "[e2e][cli]") {
+  auto r = vigil::test::run_vigil({"tail-upstream", "--broker", "tcp://127.0.0.1:1", "--for", "1s"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("tcp://127.0.0.1:1: cannot connect"));
+}

@@ -110,7 +110,7 @@ TEST_CASE("outbox stats prints aligned name: value lines describing the database
   CHECK(std::regex_search(r.out, age));
   std::string out = std::regex_replace(r.out, age, "oldest age:     AGE\n");
   CHECK(out == "path:           " + box.db + "\n"
-               "schema version: 1\n"
+               "schema version: 2\n"
                "gateway:        outbox-test\n"
                "epoch:          " + box.epoch + "\n"
                "created:        2023-11-14T22:13:20Z\n"
@@ -131,7 +131,7 @@ TEST_CASE("outbox stats --json prints one JSON object with the same figures", "[
   REQUIRE(std::regex_search(r.out, m, age));
   CHECK(std::stoll(m[1]) > 86400LL * 365 * 2);  // written in Nov 2023
   std::string out = std::regex_replace(r.out, age, "\"oldest_age_s\":AGE,");
-  CHECK(out == "{\"path\":\"" + box.db + "\",\"schema_version\":1,\"gateway\":\"outbox-test\",\"epoch\":\"" +
+  CHECK(out == "{\"path\":\"" + box.db + "\",\"schema_version\":2,\"gateway\":\"outbox-test\",\"epoch\":\"" +
                    box.epoch + "\",\"created\":\"2023-11-14T22:13:20Z\",\"rows\":5,\"payload_bytes\":" +
                    sql(box.db, "SELECT sum(length(payload)) FROM outbox") +
                    ",\"oldest_created\":\"2023-11-14T22:13:50.001Z\",\"oldest_created_ns\":1700000030001000000,"

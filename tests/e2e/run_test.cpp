@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "mosquitto_broker.hpp"
 #include "test_support.hpp"
 
 extern char** environ;
@@ -233,6 +234,27 @@ TEST_CASE("SIGTERM stops a run promptly with exit 0, flushing open windows to st
 
   auto rows = outbox_payloads(dir.file("var/outbox.db"));
   CHECK(rows == lines);
+}
+
+TEST_CASE("run with an upstream output publishes what the outbox stores; every row is acknowledged or still stored",
+          "[e2e][run][upstream][broker]") {
+  MosquittoBroker broker;
+  TempDir dir;
+  std::string config = copy_example(dir, "200ms");
+  write_file(config, read_file(config) + "  upstream: {broker: \"" + broker.uri() + "\", reconnect_min: 100ms}\n");
+  auto r = run_process({VIGIL_BINARY, "run", config, "--for", "3s"}, 60'000);
+  INFO("stderr: " << r.err);
+  REQUIRE_FALSE(r.timed_out);
+  CHECK(r.exit_code == 0);
+  std::smatch written;
+  std::smatch sent;
+  REQUIRE(std::regex_search(r.err, written, std::regex(R"(outbox var/outbox.db: (\d+) rows written)")));
+  REQUIRE(std::regex_search(r.err, sent, std::regex(R"(upstream tcp://\S+: (\d+) published, (\d+) acknowledged)")));
+  const auto rows = std::stoull(written[1]);
+  const auto acknowledged = std::stoull(sent[2]);
+  CHECK(acknowledged > 0);
+  CHECK(acknowledged + outbox_payloads(dir.file("var/outbox.db")).size() == rows);
+  CHECK_THAT(r.err, Contains(": connected"));
 }
 
 TEST_CASE("SIGINT stops a run like SIGTERM", "[e2e][run][slow]") {

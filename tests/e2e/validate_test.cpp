@@ -43,6 +43,10 @@ TEST_CASE("validate accepts a valid config with exit 0 and ok", "[e2e][validate]
   CHECK(r.err.empty());
 }
 
+TEST_CASE("validate refuses an upstream output without an outbox and says what to add", "[e2e][validate]") {
+  expect_one_error("upstream-without-outbox.yaml", "14:5", "outputs.upstream: needs outputs.outbox");
+}
+
 TEST_CASE("validate accepts the shipped example", "[e2e][validate]") {
   auto r = validate(source_path("examples/factory-sim.yaml"));
   CHECK(r.exit_code == 0);

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -62,12 +63,26 @@ bool accepts(int port) {
 
 }  // namespace
 
-MosquittoBroker::MosquittoBroker() {
+MosquittoBroker::MosquittoBroker(const MosquittoOptions& options) {
   port_ = free_port();
-  write_file(dir_.file("mosquitto.conf"), "listener " + std::to_string(port_) +
-                                              " 127.0.0.1\n"
-                                              "allow_anonymous true\n"
-                                              "persistence false\n");
+  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n";
+  if (options.persistence) {
+    // Started as root, mosquitto drops to its own user before it writes the persistence file.
+    const std::string store = dir_.file("store");
+    std::filesystem::create_directory(store);
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                                  std::filesystem::perms::others_exec);
+    std::filesystem::permissions(store, std::filesystem::perms::all);
+    conf += "persistence true\npersistence_location " + store + "/\nmax_queued_messages 0\n";
+  } else {
+    conf += "persistence false\n";
+  }
+  if (!options.cert_file.empty()) {
+    tls_ = true;
+    conf += "cafile " + options.ca_file + "\ncertfile " + options.cert_file + "\nkeyfile " + options.key_file + "\n";
+    if (options.require_certificate) conf += "require_certificate true\n";
+  }
+  write_file(dir_.file("mosquitto.conf"), conf);
   start();
 }
 
@@ -127,7 +142,9 @@ void MosquittoBroker::stop() {
   pid_ = -1;
 }
 
-std::string MosquittoBroker::uri() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+std::string MosquittoBroker::uri() const {
+  return (tls_ ? "ssl://127.0.0.1:" : "tcp://127.0.0.1:") + std::to_string(port_);
+}
 
 bool MosquittoBroker::publish(const std::string& topic, const std::string& payload) const {
   const std::string pub = find_program("mosquitto_pub", kBinDirs);

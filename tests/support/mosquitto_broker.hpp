@@ -7,12 +7,26 @@
 
 namespace vigil::test {
 
+/// How the test broker is set up; the default is a plain anonymous listener without persistence.
+struct MosquittoOptions {
+  /// Keep sessions and queued QoS 1 messages across stop()/start() (a persistence file in the
+  /// broker's temporary folder, written at stop), with no limit on queued messages per client.
+  bool persistence = false;
+  /// TLS listener: PEM files of the CA, the broker certificate and its key (all three or none).
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  /// TLS only: clients must present a certificate signed by ca_file.
+  bool require_certificate = false;
+};
+
 /// Starts `mosquitto` (anonymous, 127.0.0.1 only) on a free port and waits until it accepts
 /// connections; kills it on destruction. Fails the test (never skips) when the binary is missing
 /// or the broker does not come up within a few seconds.
 class MosquittoBroker {
  public:
-  MosquittoBroker();
+  MosquittoBroker() : MosquittoBroker(MosquittoOptions{}) {}
+  explicit MosquittoBroker(const MosquittoOptions& options);
   ~MosquittoBroker();
   MosquittoBroker(const MosquittoBroker&) = delete;
   MosquittoBroker& operator=(const MosquittoBroker&) = delete;
@@ -24,7 +38,7 @@ class MosquittoBroker {
   bool running() const noexcept { return pid_ > 0; }
 
   int port() const noexcept { return port_; }
-  /// tcp://127.0.0.1:<port>
+  /// tcp://127.0.0.1:<port>, or ssl://127.0.0.1:<port> with a TLS listener.
   std::string uri() const;
   /// Publishes one message with mosquitto_pub at QoS 1; true when mosquitto_pub succeeded.
   bool publish(const std::string& topic, const std::string& payload) const;
@@ -34,6 +48,7 @@ class MosquittoBroker {
  private:
   TempDir dir_;
   int port_ = 0;
+  bool tls_ = false;
   pid_t pid_ = -1;
 };
 

@@ -142,10 +142,10 @@ TEST_CASE("emitting into the console output allocates nothing in the steady stat
   CHECK(vigil::test::split_lines(vigil::test::read_file(dir.file("out.jsonl"))).size() == 11'000);
 }
 
-TEST_CASE("register_outputs registers console and outbox with their documented keys", "[sync]") {
+TEST_CASE("register_outputs registers console, outbox and upstream with their documented keys", "[sync]") {
   vigil::runtime::Registry registry;
   vigil::sync::register_outputs(registry);
-  CHECK(registry.output_names() == "console, outbox");
+  CHECK(registry.output_names() == "console, outbox, upstream");
   for (const auto& plugin : registry.outputs()) {
     CHECK_FALSE(plugin.doc.empty());
     CHECK(plugin.make != nullptr);

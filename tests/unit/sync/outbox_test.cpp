@@ -53,16 +53,18 @@ struct Rows {
 
 }  // namespace
 
-TEST_CASE("a new outbox has schema version 1, WAL journal and its three tables", "[sync][outbox]") {
+TEST_CASE("a new outbox has schema version 2, WAL journal, its three tables and the alert index", "[sync][outbox]") {
   vigil::test::TempDir dir;
   auto path = dir.file("outbox.db");
   open_ok(path);
 
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 1);
+  CHECK(db.integer("PRAGMA user_version") == 2);
   CHECK(db.text("PRAGMA journal_mode") == "wal");
   CHECK(db.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
         std::vector<std::string>{"meta", "outbox", "window_marks"});
+  CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_alerts'") ==
+        "CREATE INDEX outbox_alerts ON outbox(seq) WHERE priority > 0");
   CHECK(db.text("SELECT value FROM meta WHERE key = 'gateway'") == "gw1");
   CHECK(db.text("SELECT value FROM meta WHERE key = 'created'").size() == 20);  // 2024-03-01T12:00:00Z
 }
@@ -255,7 +257,7 @@ TEST_CASE("an outbox with a newer schema version is refused", "[sync][outbox]") 
   auto opened = Outbox::open(path, {});
   REQUIRE_FALSE(opened.ok());
   CHECK_THAT(opened.error().message,
-             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(1)"));
+             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(2)"));
 }
 
 TEST_CASE("a file that is not a database gives a clear error", "[sync][outbox]") {
@@ -330,7 +332,7 @@ TEST_CASE("stats report the schema version and the creation time of the database
   auto outbox = open_ok(dir.file("o.db"));
   auto s = outbox->stats();
   REQUIRE(s.ok());
-  CHECK(s->schema_version == 1);
+  CHECK(s->schema_version == 2);
   vigil::test::Sqlite db(dir.file("o.db"));
   CHECK(s->created == db.text("SELECT value FROM meta WHERE key = 'created'"));
   CHECK(s->created.size() == 20);  // 2024-01-02T03:04:05Z
@@ -433,4 +435,89 @@ TEST_CASE("tail_start gives the seq the last n rows begin at, counting rows acro
   CHECK(outbox->tail_start(5).value() == 1);
   CHECK(outbox->tail_start(6).value() == 0);
   CHECK(outbox->tail_start(0).value() == 7);
+}
+
+TEST_CASE("a version 1 outbox is upgraded to version 2 on a writable open, keeping its rows",
+          "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  {
+    auto outbox = open_ok(path);
+    Rows batch(0, 3);
+    REQUIRE(outbox->append(batch.rows).ok());
+  }
+  {
+    // What a Vigil of schema 1 left: no alert index, user_version 1.
+    vigil::test::Sqlite db(path);
+    REQUIRE(db.exec("DROP INDEX outbox_alerts; PRAGMA user_version = 1") == SQLITE_OK);
+  }
+  OutboxOptions read_only;
+  read_only.read_only = true;
+  {
+    auto inspected = open_ok(path, read_only);
+    CHECK(inspected->stats()->schema_version == 1);  // a read-only open changes nothing
+  }
+  auto outbox = open_ok(path);
+  CHECK(outbox->stats()->schema_version == 2);
+  vigil::test::Sqlite db(path);
+  CHECK(db.integer("PRAGMA user_version") == 2);
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_alerts'") == 1);
+  CHECK(db.column("SELECT payload FROM outbox ORDER BY seq") == std::vector<std::string>{"p0", "p1", "p2"});
+  CHECK(db.text("PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("next_rows reads routine rows and alerts as separate lanes in seq order", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 8);
+  batch.rows[2].priority = 1;  // seq 3
+  batch.rows[5].priority = 2;  // seq 6
+  REQUIRE(outbox->append(batch.rows).ok());
+
+  auto seqs = [&](Outbox::Lane lane, std::int64_t after, std::size_t limit) {
+    std::vector<std::int64_t> out;
+    auto n = outbox->next_rows(lane, after, limit, [&](const vigil::sync::OutboxRecord& r) { out.push_back(r.seq); });
+    REQUIRE(n.ok());
+    CHECK(*n == out.size());
+    return out;
+  };
+  CHECK(seqs(Outbox::Lane::routine, 0, 100) == std::vector<std::int64_t>{1, 2, 4, 5, 7, 8});
+  CHECK(seqs(Outbox::Lane::routine, 2, 3) == std::vector<std::int64_t>{4, 5, 7});
+  CHECK(seqs(Outbox::Lane::alerts, 0, 100) == std::vector<std::int64_t>{3, 6});
+  CHECK(seqs(Outbox::Lane::alerts, 3, 100) == std::vector<std::int64_t>{6});
+  CHECK(seqs(Outbox::Lane::routine, 8, 100).empty());
+  std::string payload;
+  REQUIRE(outbox->next_rows(Outbox::Lane::alerts, 3, 1, [&](const vigil::sync::OutboxRecord& r) {
+    payload = r.payload;
+  }).ok());
+  CHECK(payload == "p5");
+}
+
+TEST_CASE("remove deletes acknowledged rows in one transaction; seqs keep growing after it",
+          "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  auto outbox = open_ok(path);
+  Rows batch(0, 5);
+  REQUIRE(outbox->append(batch.rows).ok());
+  const std::vector<std::int64_t> gone = {1, 3, 5, 99};
+  REQUIRE(outbox->remove(gone).ok());
+  vigil::test::Sqlite db(path);
+  CHECK(db.column("SELECT seq FROM outbox ORDER BY seq") == std::vector<std::string>{"2", "4"});
+  CHECK(outbox->last_seq().value() == 4);
+  Rows more(5, 1);
+  auto range = outbox->append(more.rows);
+  REQUIRE(range.ok());
+  CHECK(range->first == 6);
+}
+
+TEST_CASE("last_seq sees rows appended through another connection", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  auto writer = open_ok(path);
+  auto reader = open_ok(path);
+  CHECK(reader->last_seq().value() == 0);
+  Rows batch(0, 4);
+  REQUIRE(writer->append(batch.rows).ok());
+  CHECK(reader->last_seq().value() == 4);
 }

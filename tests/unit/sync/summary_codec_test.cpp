@@ -186,3 +186,83 @@ TEST_CASE("a verified buffer whose doubles are not 8-byte aligned decodes withou
 }
 
 }  // namespace vigil::test
+
+TEST_CASE("the JSON summary form reads back into the fields the encoders need", "[sync][codec]") {
+  vigil::test::SummaryMaker maker;
+  vigil::runtime::Summary s = maker.make(5);
+  double values[2] = {21.25, std::numeric_limits<double>::quiet_NaN()};
+  s.values = values;
+  s.flags = vigil::runtime::kPartial | vigil::runtime::kLate;
+  const std::string json = vigil::test::json_of(s);
+  vigil::sync::DecodedSummary d;
+  auto parsed = vigil::sync::decode_json_summary(json, d);
+  INFO(json);
+  REQUIRE(parsed.ok());
+  CHECK(d.pipeline == "line1");
+  CHECK(d.key == "pump-2");
+  CHECK(d.start_ms == 1'700'000'005'000);
+  CHECK(d.end_ms == 1'700'000'006'000);
+  CHECK(d.count == 10);
+  CHECK(d.names == std::vector<std::string>{"temp_mean", "temp_max"});
+  REQUIRE(d.values.size() == 2);
+  CHECK(d.values[0] == 21.25);
+  CHECK(std::isnan(d.values[1]));
+  CHECK(d.flags == (vigil::runtime::kPartial | vigil::runtime::kLate));
+  CHECK(d.seq == 0);
+}
+
+TEST_CASE("the upstream JSON form adds gateway, epoch and seq and reads back", "[sync][codec]") {
+  vigil::sync::DecodedSummary d;
+  d.gateway = "gw \"1\"";
+  d.epoch = "00112233aabbccdd";
+  d.seq = 42;
+  d.pipeline = "line1";
+  d.key = "pump-1";
+  d.start_ms = -1500;
+  d.end_ms = 2500;
+  d.count = 7;
+  d.names = {"a", "b"};
+  d.values = {0.1, 1e300};
+  d.flags = vigil::runtime::kResent;
+  std::string json;
+  vigil::sync::append_upstream_json(d, json);
+  CHECK(json ==
+        "{\"gateway\":\"gw \\\"1\\\"\",\"epoch\":\"00112233aabbccdd\",\"seq\":42,\"pipeline\":\"line1\","
+        "\"key\":\"pump-1\",\"start\":-1500,\"end\":2500,\"count\":7,\"a\":0.1,\"b\":1e+300,\"resent\":true}");
+  vigil::sync::DecodedSummary back;
+  REQUIRE(vigil::sync::decode_json_summary(json, back).ok());
+  CHECK(back.gateway == d.gateway);
+  CHECK(back.epoch == d.epoch);
+  CHECK(back.seq == 42);
+  CHECK(back.start_ms == -1500);
+  CHECK(back.values == d.values);
+  CHECK(back.flags == vigil::runtime::kResent);
+}
+
+TEST_CASE("malformed JSON summaries are rejected with the place of the problem", "[sync][codec]") {
+  vigil::sync::DecodedSummary d;
+  for (const char* bad : {"", "[]", "{\"pipeline\":\"p\",", "{\"pipeline\":1}", "{\"pipeline\":\"p\",\"x\":\"text\"}",
+                          "{\"pipeline\":\"p\",\"count\":1.5}", "{\"pipeline\":\"p\"} x", "{\"key\":\"k\"}",
+                          "{\"pipeline\":\"p\",\"odd\":true}"}) {
+    INFO(bad);
+    auto r = vigil::sync::decode_json_summary(bad, d);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error().message, Catch::Contains("JSON summary:"));
+  }
+}
+
+TEST_CASE("a decoded summary encodes to the same FlatBuffers summary as the original", "[sync][codec]") {
+  vigil::test::SummaryMaker maker;
+  const auto& s = maker.make(9);
+  vigil::sync::DecodedSummary d;
+  REQUIRE(vigil::sync::decode_json_summary(vigil::test::json_of(s), d).ok());
+  d.gateway = "gw1";
+  d.epoch = "0123456789abcdef";
+  d.seq = 77;
+  vigil::sync::FlatSummaryEncoder a;
+  vigil::sync::FlatSummaryEncoder b;
+  auto from_summary = a.encode(s, "gw1", "0123456789abcdef", 77);
+  auto from_decoded = b.encode(d);
+  CHECK(std::vector<std::uint8_t>(from_summary.begin(), from_summary.end()) ==
+        std::vector<std::uint8_t>(from_decoded.begin(), from_decoded.end()));
+}

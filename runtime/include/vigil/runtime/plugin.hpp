@@ -166,6 +166,9 @@ struct OutputSetup {
   std::string config_dir;
   std::string path;  ///< "outputs.console"
   Diagnostics* diag = nullptr;
+  /// The whole `outputs:` map, for an output that works with another (upstream reads the
+  /// outbox's database); may be null.
+  const ConfigNode* outputs = nullptr;
 };
 
 /// A consumer of summaries (console, outbox, later upstream). emit() runs on the pipeline

@@ -84,8 +84,13 @@ struct OutboxStats {
 /// Not thread-safe: one thread at a time (the outbox output's writer thread).
 class Outbox {
  public:
-  /// Schema version written to `PRAGMA user_version`; newer databases are refused.
-  static constexpr int kSchemaVersion = 1;
+  /// Schema version written to `PRAGMA user_version`; newer databases are refused, older ones
+  /// are upgraded in one transaction when opened writable (1 -> 2: index of the alert lane).
+  static constexpr int kSchemaVersion = 2;
+
+  /// Which rows the upstream publisher reads: routine summaries (priority <= 0) or alerts
+  /// (priority > 0), each in seq order.
+  enum class Lane : std::uint8_t { routine, alerts };
 
   /// Opens or creates the database at `path` (creating missing parent folders), in WAL mode.
   /// Errors name the path and say what to do: not a database, newer schema, cannot create.
@@ -114,6 +119,17 @@ class Outbox {
   /// The seq of the first of the last `n` rows (what tail(n) would return first), for
   /// for_each(); 0 when the outbox holds `n` rows or fewer, next_seq when `n` is 0.
   runtime::Result<std::int64_t> tail_start(std::size_t n) const;
+  /// Calls `visit` for at most `limit` rows of `lane` with seq > `after_seq`, in seq order; the
+  /// record is reused between calls. Returns how many rows were visited. Uses prepared
+  /// statements (the publisher calls it in a loop). Errors name the path.
+  runtime::Result<std::size_t> next_rows(Lane lane, std::int64_t after_seq, std::size_t limit,
+                                         const std::function<void(const OutboxRecord&)>& visit);
+  /// Deletes the rows `seqs` (forwarded and acknowledged) in one transaction; seqs that are
+  /// not stored are ignored. On error nothing is deleted and the caller may retry.
+  runtime::Result<void> remove(std::span<const std::int64_t> seqs);
+  /// The highest seq stored right now, read from the file (another connection may have
+  /// appended since this one was opened); 0 when the outbox is empty.
+  runtime::Result<std::int64_t> last_seq();
   /// Every stored window mark, ordered by pipeline and key.
   runtime::Result<std::vector<WindowMark>> window_marks() const;
 

@@ -16,6 +16,8 @@ namespace vigil::sync {
 /// Schema version written into every buffer (`Summary.version`).
 inline constexpr std::uint16_t kFlatSummaryVersion = 1;
 
+struct DecodedSummary;
+
 /// Encodes summaries as FlatBuffers `vigil.fb.Summary` buffers, reusing one builder: once the
 /// builder has grown to the largest summary seen, encoding allocates nothing.
 /// Not thread-safe: one encoder per thread (e.g. the upstream publisher's thread).
@@ -32,6 +34,8 @@ class FlatSummaryEncoder {
   /// until the next encode() or the encoder's destruction.
   std::span<const std::uint8_t> encode(const runtime::Summary& summary, std::string_view gateway,
                                        std::string_view epoch, std::int64_t seq);
+  /// Encodes a decoded summary (e.g. one read back from the outbox) with its own identity.
+  std::span<const std::uint8_t> encode(const DecodedSummary& summary);
 
  private:
   struct Impl;
@@ -59,5 +63,16 @@ struct DecodedSummary {
 /// values differ in number, is an error; it never reads outside `bytes`.
 /// Buffers of a newer `version` are decoded as far as this schema knows them. Any thread.
 runtime::Result<DecodedSummary> decode_flat_summary(std::span<const std::uint8_t> bytes);
+
+/// Parses the JSON form of a summary (what runtime::append_json writes and the outbox stores,
+/// optionally preceded by the upstream members "gateway", "epoch", "seq") into `out`, reusing
+/// its capacity. Members other than the known ones are columns: numbers, or null (read as
+/// NaN); `"partial"`, `"late"`, `"resent"` set flags. Anything else is an error saying where.
+/// `out.version` is set to kFlatSummaryVersion. Any thread.
+runtime::Result<void> decode_json_summary(std::string_view json, DecodedSummary& out);
+
+/// Appends the upstream JSON form of `s`: {"gateway", "epoch", "seq", "pipeline", "key",
+/// "start", "end", "count", columns..., flags}, numbers as runtime::append_json writes them.
+void append_upstream_json(const DecodedSummary& s, std::string& out);
 
 }  // namespace vigil::sync

@@ -1,12 +1,12 @@
 #pragma once
-// Outputs: where summaries go (console, SQLite outbox; upstream MQTT later).
+// Outputs: where summaries go (console, SQLite outbox, upstream MQTT).
 #include <cstdio>
 
 #include "vigil/runtime/plugin.hpp"
 
 namespace vigil::sync {
 
-/// Registers every built-in output (`console`, `outbox`) with `registry`.
+/// Registers every built-in output (`console`, `outbox`, `upstream`) with `registry`.
 void register_outputs(runtime::Registry& registry);
 
 /// Sets where `console` outputs without a `path` write (default: stdout), e.g. for
