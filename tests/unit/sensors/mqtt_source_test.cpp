@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../../sensors/src/reading_codec.hpp"
 #include "mosquitto_broker.hpp"
 #include "source_harness.hpp"
 #include "test_support.hpp"
@@ -199,6 +200,50 @@ TEST_CASE("mqtt csv payloads with named columns", "[sensors][mqtt][integration][
   CHECK(f.records[0].key == "press-1");
   CHECK(f.records[0].time == 1'700'000'000'500 * runtime::kNanosPerMilli);
   CHECK(f.records[0].values == std::map<std::string, double>{{"temp", 60.5}});
+}
+
+TEST_CASE("mqtt flatbuffers payloads: a batch of readings, each one record, a damaged message counted",
+          "[sensors][mqtt][flatbuffers][integration][broker]") {
+  MosquittoBroker broker;
+  MqttFixture f;
+  REQUIRE(f.make(config(broker, "topics: [\"fb/+\"]\nformat: flatbuffers\n")));
+  f.start();
+  sensors::ReadingEncoder enc;
+  const std::vector<std::string> probe_names{"probe"};
+  const double one[] = {1};
+  enc.add("probe", false, 0, probe_names, one);
+  const auto probe = enc.finish();
+  const std::vector<std::uint8_t> probe_bytes(probe.begin(), probe.end());
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (f.records.empty()) {
+    REQUIRE(broker.publish_bytes("fb/probe", probe_bytes));
+    if (!f.wait([&] { return !f.records.empty(); }, 250ms)) REQUIRE(std::chrono::steady_clock::now() < deadline);
+  }
+  f.records.clear();
+
+  enc.clear();
+  const std::vector<std::string> names{"temp", "vib"};
+  const double a[] = {60.5, 0.25};
+  const double b[] = {61, std::nan("")};
+  enc.add("press-1", true, 1'700'000'000'000'000'001, names, a);
+  enc.add("pump-1", false, 0, names, b);
+  const auto batch = enc.finish();
+  const std::vector<std::uint8_t> bytes(batch.begin(), batch.end());
+  REQUIRE(broker.publish_bytes("fb/line-1", bytes));
+  REQUIRE(broker.publish_bytes("fb/line-1", std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 20)));
+  REQUIRE(f.wait([&] { return f.records.size() == 2 && f.counters().malformed.get() == 1; }));
+  CHECK(f.records[0].key == "press-1");
+  CHECK(f.records[0].time == 1'700'000'000'000'000'001);
+  CHECK(f.records[0].values == std::map<std::string, double>{{"temp", 60.5}, {"vib", 0.25}});
+  CHECK(f.records[1].key == "pump-1");
+  CHECK(f.records[1].time == f.h.clock.now());  // no time: arrival time
+  CHECK(f.records[1].values == std::map<std::string, double>{{"temp", 61}});
+}
+
+TEST_CASE("mqtt flatbuffers config refuses csv columns", "[sensors][mqtt][flatbuffers][config]") {
+  MqttFixture f;
+  CHECK_FALSE(f.make("broker: tcp://localhost:1883\ntopics: [t]\nformat: flatbuffers\ncolumns: [a, b]\n"));
+  CHECK_THAT(f.h.diag.str(), Contains("columns apply to format: csv only"));
 }
 
 TEST_CASE("mqtt value payloads under a # wildcard take their field from the last topic level",
