@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstdarg>
 #include <cstdio>
@@ -22,6 +23,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "dead_letter.hpp"
 #include "event_batch.hpp"
 #include "line_decoder.hpp"
 #include "reading_codec.hpp"
@@ -75,6 +77,12 @@ constexpr ConfigKey kMqttKeys[] = {
     {"key_file", KeyType::string, Required::no, {}, "ssl:// only: PEM private key of cert_file."},
     {"verify", KeyType::boolean, Required::no, "true",
      "ssl:// only: check the broker's certificate and host name. Turn off only on a test bench."},
+    {"dead_letter", KeyType::string, Required::no, {},
+     "File that keeps malformed messages, one JSON line each with time, topic, reason and payload; "
+     "default: none (malformed messages are only counted)."},
+    {"dead_letter_max", KeyType::size, Required::no, "16MiB",
+     "Size at which the dead-letter file is renamed to <file>.1 and a new one begun.", 4096,
+     1024.0 * 1024 * 1024},
 };
 
 enum class PayloadFormat : std::uint8_t { json, csv, kv, value, flatbuffers };
@@ -104,6 +112,8 @@ struct MqttConfig {
   std::string cert_file;
   std::string key_file;
   bool verify = true;
+  std::string dead_letter;  // empty: none
+  std::int64_t dead_letter_max = 16 << 20;
 };
 
 int whole_seconds(Nanos d) noexcept {
@@ -205,6 +215,11 @@ class MqttSource final : public runtime::Source {
     } catch (const std::exception& e) {
       client_.reset();
       return runtime::Error{"mqtt " + config_.broker + ": cannot create the client: " + e.what()};
+    }
+    if (!config_.dead_letter.empty() && !dead_letter_) {
+      auto opened = DeadLetterFile::open(config_.dead_letter, config_.dead_letter_max);
+      if (!opened) return runtime::Error{"mqtt " + config_.broker + ": " + opened.error().message};
+      dead_letter_ = std::move(opened.value());
     }
     {
       std::lock_guard lock(queue_mutex_);
@@ -323,6 +338,8 @@ class MqttSource final : public runtime::Source {
     const std::string_view payload =
         payload_ref ? std::string_view(payload_ref.data(), payload_ref.length()) : std::string_view();
     counters_.bytes.add(payload.size());
+    message_payload_ = payload;
+    message_dead_lettered_ = false;
     try {
       // Grows only when a message is larger than every one before it.
       payload_.assign(payload.begin(), payload.end());
@@ -509,15 +526,31 @@ class MqttSource final : public runtime::Source {
     batch_size_ = 0;
   }
 
+  // Counts one malformed record; the first is logged, and each message that had one goes to the
+  // dead-letter file once, whole, with the reason of its first bad record.
   __attribute__((format(printf, 3, 4))) void malformed(std::string_view topic, const char* format, ...) noexcept {
     counters_.malformed.add();
-    if (reported_malformed_) return;
-    reported_malformed_ = true;
+    const bool letter = dead_letter_ && !message_dead_lettered_;
+    if (reported_malformed_ && !letter) return;
     char reason[256];
     va_list args;
     va_start(args, format);
     std::vsnprintf(reason, sizeof reason, format, args);
     va_end(args);
+    if (letter) {
+      message_dead_lettered_ = true;
+      const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(message_payload_.data()),
+                                                message_payload_.size());
+      if (dead_letter_->write(clock_->now(), source_name_, topic, reason, bytes)) {
+        counters_.dead_letters.add();
+      } else if (!reported_dead_letter_error_) {
+        reported_dead_letter_error_ = true;
+        log("cannot write the dead-letter file %s (%s); malformed messages are only counted",
+            dead_letter_->path().c_str(), std::strerror(errno));
+      }
+    }
+    if (reported_malformed_) return;
+    reported_malformed_ = true;
     std::fprintf(stderr, "vigil: mqtt %s: malformed message on %.*s: %s; further malformed messages are counted\n",
                  config_.broker.c_str(), static_cast<int>(topic.size()), topic.data(), reason);
   }
@@ -552,6 +585,10 @@ class MqttSource final : public runtime::Source {
   runtime::IngestQueue* queue_ = nullptr;
   runtime::SourceCounters counters_;
   bool reported_malformed_ = false;
+  std::unique_ptr<DeadLetterFile> dead_letter_;
+  std::string_view message_payload_;  // the message being decoded, as Paho delivered it
+  bool message_dead_lettered_ = false;
+  bool reported_dead_letter_error_ = false;
   std::unique_ptr<mqtt::async_client> client_;
   SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
@@ -643,6 +680,11 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
   config.cert_file = resolve_path(setup.config_dir, block.string("cert_file"));
   config.key_file = resolve_path(setup.config_dir, block.string("key_file"));
   config.verify = block.boolean("verify");
+  if (block.has("dead_letter")) {
+    config.dead_letter = resolve_path(setup.config_dir, block.string("dead_letter"));
+    if (config.dead_letter.empty()) fail("dead_letter", "the dead-letter path is empty; name a file or leave the key out");
+  }
+  config.dead_letter_max = block.size("dead_letter_max");
   if (!config.tls)
     for (const std::string_view k : {"ca_file", "cert_file", "key_file", "verify"})
       if (block.has(k)) fail(k, std::string(k) + " applies to ssl:// brokers only; remove it or use ssl://");

@@ -286,6 +286,42 @@ TEST_CASE("mqtt malformed payloads are counted, the first logged with its topic,
                              Contains("further malformed messages are counted"));
 }
 
+TEST_CASE("mqtt malformed messages go to the dead-letter file with their topic, once per message, counted",
+          "[sensors][mqtt][dead_letter][integration][broker]") {
+  MosquittoBroker broker;
+  MqttFixture f;
+  TempDir dir;
+  const std::string path = dir.file("dead.jsonl");
+  REQUIRE(f.make(config(broker, "topics: [\"dev/+\"]\nformat: json\ndead_letter: " + path + "\n")));
+  f.start();
+  f.subscribed(broker, "dev/probe", R"({"x": 1})");
+  REQUIRE(broker.publish("dev/bad", R"({"temp": warm})"));
+  REQUIRE(broker.publish("dev/a", R"([{"temp": 1}, 7, 8])"));
+  REQUIRE(broker.publish("dev/a", R"({"temp": 3})"));
+  REQUIRE(f.wait([&] { return f.records.size() == 2 && f.counters().malformed.get() == 3; }));
+  CHECK(f.counters().dead_letters.get() == 2);
+  const auto lines = split_lines(read_file(path));
+  REQUIRE(lines.size() == 2);
+  CHECK_THAT(lines[0], Contains(R"("source":"plant","topic":"dev/bad","reason":"\"warm\" in \"temp\" is not a number")") &&
+                           Contains(R"("payload":"{\"temp\": warm}")"));
+  CHECK_THAT(lines[1], Contains(R"("topic":"dev/a")") && Contains(R"("payload":"[{\"temp\": 1}, 7, 8]")"));
+}
+
+TEST_CASE("mqtt source with a dead-letter file it cannot open does not start", "[sensors][mqtt][dead_letter]") {
+  MqttFixture f;
+  REQUIRE(f.make("broker: tcp://127.0.0.1:1\ntopics: [t]\nformat: json\ndead_letter: /nonexistent-dir/dead.jsonl\n"));
+  const auto started = f.source->start(f.queue);
+  REQUIRE_FALSE(started);
+  CHECK_THAT(started.error().message, Contains("cannot open the dead-letter file /nonexistent-dir/dead.jsonl"));
+}
+
+TEST_CASE("mqtt config with dead_letter_max below 4 KiB is refused", "[sensors][mqtt][dead_letter][config]") {
+  MqttFixture f;
+  CHECK_FALSE(f.make("broker: tcp://localhost:1883\ntopics: [t]\nformat: json\ndead_letter: d.jsonl\n"
+                     "dead_letter_max: 100\n"));
+  CHECK_THAT(f.h.diag.str(), Contains("dead_letter_max"));
+}
+
 TEST_CASE("mqtt records further ahead than max_future are counted and dropped",
           "[sensors][mqtt][integration][broker]") {
   MosquittoBroker broker;
