@@ -84,7 +84,8 @@ std::optional<Scenario> read_scenario(const runtime::Block& block, const std::st
   bool ok = true;
   auto fail_at = [&](const runtime::ConfigNode* node, std::string_view key, std::string_view message) {
     const runtime::ConfigNode* where = node ? node : block.self();
-    diag.error(where ? where->mark : runtime::Mark{}, path + "." + std::string(key), message);
+    diag.error(where ? where->mark : runtime::Mark{}, path.empty() ? std::string(key) : path + "." + std::string(key),
+               message);
     ok = false;
   };
   auto fail = [&](std::string_view key, std::string_view message) { fail_at(block.node(key), key, message); };

@@ -31,8 +31,8 @@ struct Scenario {
 std::span<const runtime::ConfigKey> simulator_keys() noexcept;
 
 /// Reads a block validated against simulator_keys(); reports what the table cannot express (an
-/// empty or repeated machine, a bad start time, rates that make no sense) into `diag` under
-/// `path` and then returns nullopt. Setup only.
+/// empty or repeated machine, a bad start time, delays adding up to more than 1) into `diag`
+/// under `path` (empty: the keys are top-level) and then returns nullopt. Setup only.
 std::optional<Scenario> read_scenario(const runtime::Block& block, const std::string& path,
                                       runtime::Diagnostics& diag);
 
