@@ -162,6 +162,22 @@ TEST_CASE("vigil simulate garbles the configured share of messages and vigil run
   CHECK_THAT(second.err, Contains(std::to_string(records) + " records, " + std::to_string(bad) + " malformed"));
 }
 
+TEST_CASE("the shipped plant scenario publishes what the shipped mqtt-plant config reads",
+          "[e2e][simulate][broker][docs]") {
+  MosquittoBroker broker;
+  const auto sim = run_vigil({"simulate", source_path("examples/plant-scenario.yaml"), "--broker", broker.uri(),
+                              "--rate", "100", "--duration", "1s"});
+  REQUIRE(sim.exit_code == 0);
+  // 3 machines x 100 records, less what the faults took; 10 readings per message.
+  const std::regex summary(R"((\d+) records in (\d+) messages)");
+  std::smatch m;
+  REQUIRE(std::regex_search(sim.err, m, summary));
+  CHECK(std::stoll(m[1]) > 250);
+  CHECK(std::stoll(m[1]) <= 303);
+  CHECK(std::stoll(m[2]) >= 30);
+  CHECK(std::stoll(m[2]) < 60);
+}
+
 TEST_CASE("vigil simulate refuses a missing broker and reports scenario errors at file:line:column",
           "[e2e][simulate]") {
   TempDir dir;
