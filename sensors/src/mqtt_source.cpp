@@ -1,7 +1,8 @@
 // The `mqtt` source: subscribes to topics on an MQTT broker (Eclipse Paho MQTT C++) and decodes
-// each message as JSON, CSV, name=value pairs, FlatBuffers readings or a bare number. Paho runs its own network and
-// callback threads; messages are decoded on Paho's callback thread and pushed into the ingest
-// queue, which never waits (a broker cannot be paused), so a slow pipeline costs counted drops.
+// each message as JSON, CSV, name=value pairs, FlatBuffers readings or a bare number. Paho runs
+// its own network and callback threads; messages are decoded on Paho's callback thread and
+// pushed into the ingest queue, which never waits (a broker cannot be paused), so a slow
+// pipeline costs counted drops.
 #include <algorithm>
 #include <array>
 #include <atomic>

@@ -15,7 +15,6 @@ using runtime::Required;
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 constexpr double kMilli = static_cast<double>(runtime::kNanosPerMilli);
-constexpr double kHour = 3600.0 * static_cast<double>(runtime::kNanosPerSecond);
 
 constexpr ConfigKey kBearingKeys[] = {
     {"life", KeyType::duration, Required::yes, {}, "Time from new to failed (e.g. 30d, 2000h, 10m for a demo).",

@@ -194,10 +194,7 @@ class Publisher {
   /// Publishes, first waiting for the oldest message when kInFlight are outstanding.
   bool publish(const std::string& topic, const void* data, std::size_t size, std::string& error) {
     try {
-      if (tokens_.size() == kInFlight) {
-        tokens_[next_]->wait();
-        ++delivered_;
-      }
+      if (tokens_.size() == kInFlight) tokens_[next_]->wait();
       auto token = client_->publish(topic, data, size, qos_, false);
       if (tokens_.size() < kInFlight) tokens_.push_back(std::move(token));
       else tokens_[next_] = std::move(token);
@@ -238,7 +235,6 @@ class Publisher {
   std::vector<mqtt::delivery_token_ptr> tokens_;  // ring of the last kInFlight publishes
   std::size_t next_ = 0;
   std::uint64_t messages_ = 0;
-  std::uint64_t delivered_ = 0;
 };
 
 /// Builds each machine's pending message and hands full ones to the publisher.
