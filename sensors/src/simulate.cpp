@@ -105,7 +105,9 @@ std::optional<SimulateArgs> parse_args(const std::vector<std::string>& args, std
   }
   if (a.scenario.empty()) error = "needs a SCENARIO file";
   else if (a.broker.empty()) error = "needs --broker URI (tcp://host:1883)";
-  else if (!a.broker.starts_with("tcp://") && !a.broker.starts_with("ssl://"))
+  else if (a.broker.starts_with("ssl://"))
+    error = "--broker: vigil simulate publishes over plain tcp:// only (no TLS options yet)";
+  else if (!a.broker.starts_with("tcp://"))
     error = "--broker: \"" + a.broker + "\" is not a broker address; use tcp://host:1883";
   if (!error.empty()) return std::nullopt;
   return a;

@@ -193,6 +193,10 @@ TEST_CASE("vigil simulate refuses a missing broker and reports scenario errors a
   CHECK_THAT(invalid.err, Contains("bad.yaml:3:") && Contains("signals.temp: unknown key \"nosie\""));
   CHECK_THAT(invalid.err, Contains("bad.yaml:4:") && Contains("publish.format"));
 
+  const auto tls = run_vigil({"simulate", good, "--broker", "ssl://127.0.0.1:8883"});
+  CHECK(tls.exit_code == 2);
+  CHECK_THAT(tls.err, Contains("plain tcp:// only"));
+
   const auto bad_rate = run_vigil({"simulate", good, "--broker", "tcp://127.0.0.1:1", "--rate", "0"});
   CHECK(bad_rate.exit_code == 2);
   CHECK_THAT(bad_rate.err, Contains("--rate"));
