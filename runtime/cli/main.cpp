@@ -55,7 +55,10 @@ commands:
   tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D]
       Subscribe to what gateways publish upstream (default topic vigil/#), decode each summary,
       drop duplicates by (gateway, epoch, seq) and report gaps at the end. Exit 1 on gaps.
-  describe [core|sources|windows|outputs]
+  simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers]
+      Publish simulated machines (a simulator block plus publish:) to an MQTT broker, paced
+      to wall time, until the scenario's count, the duration or Ctrl-C.
+  describe [core|sources|windows|outputs|simulate]
       Print the configuration reference (Markdown) from the key tables that validate
       configs; docs/reference.md is this output.
   help, --help       This text.
@@ -248,8 +251,9 @@ void describe_plugins(std::string& out, const char* title, const char* kind, con
 
 int command_describe(const Args& a, const runtime::Registry& registry) {
   const std::string& what = a.config;
-  if (!what.empty() && what != "core" && what != "sources" && what != "windows" && what != "outputs")
-    return usage_error("describe takes core, sources, windows or outputs");
+  if (!what.empty() && what != "core" && what != "sources" && what != "windows" && what != "outputs" &&
+      what != "simulate")
+    return usage_error("describe takes core, sources, windows, outputs or simulate");
   std::string out;
   if (what.empty()) {
     out += "# Configuration reference\n\n"
@@ -261,6 +265,10 @@ int command_describe(const Args& a, const runtime::Registry& registry) {
   if (what.empty() || what == "sources") describe_plugins(out, "Sources", "source", registry.sources());
   if (what.empty() || what == "windows") describe_plugins(out, "Windows", "window", registry.windows());
   if (what.empty() || what == "outputs") describe_plugins(out, "Outputs", "output", registry.outputs());
+  if (what.empty() || what == "simulate")
+    out += "## Scenarios (`vigil simulate`)\n\nA scenario file has the keys of a `simulator` source (above) and "
+           "`publish`:\n\n" +
+           runtime::describe_keys(sensors::simulate_publish_keys()) + "\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
 }
@@ -285,6 +293,10 @@ int main(int argc, char** argv) {
     install_signal_handlers();
     const std::vector<std::string> rest(argv + 2, argv + argc);
     return sync::tail_upstream_command(rest, g_stop, stdout, stderr);
+  }
+  if (a.command == "simulate") {
+    install_signal_handlers();
+    return sensors::simulate_command(std::vector<std::string>(argv + 2, argv + argc), g_stop);
   }
   if (!a.error.empty()) return usage_error(a.error);
   install_signal_handlers();

@@ -596,6 +596,7 @@ std::string Engine::stats_json() const {
       out += ",\"malformed\":" + std::to_string(c.malformed.get());
       out += ",\"unknown_key\":" + std::to_string(c.unknown_key.get());
       out += ",\"future\":" + std::to_string(c.future.get());
+      out += ",\"dead_letters\":" + std::to_string(c.dead_letters.get());
     }
     if (i < m.queues.size()) {
       out += ",\"queue_dropped\":" + std::to_string(m.queues[i]->dropped());

@@ -106,6 +106,49 @@ class LineDecoder {
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 };
 
+/// Calls `element(begin, end)` for each top-level element of a JSON array in [begin, end), or
+/// once for the whole text when it does not start with '['. Returns nullptr, or what is wrong
+/// with the array (unterminated, text after it); elements before the problem were passed on.
+/// Elements are found by a scan that skips strings and nested brackets; each is decoded later.
+template <class Element>
+const char* for_each_json_record(char* begin, char* end, Element&& element) noexcept {
+  auto space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  char* p = begin;
+  while (p < end && space(*p)) ++p;
+  if (p == end || *p != '[') {
+    element(begin, end);
+    return nullptr;
+  }
+  ++p;
+  char* first = p;
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (; p < end; ++p) {
+    const char c = *p;
+    if (in_string) {
+      if (c == '\\' && p + 1 < end) ++p;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      --depth;
+    } else if (depth == 0 && (c == ',' || c == ']')) {
+      element(first, p);
+      if (c == ']') {
+        for (++p; p < end; ++p)
+          if (!space(*p)) return "text after the JSON array";
+        return nullptr;
+      }
+      first = p + 1;
+    }
+  }
+  return "unterminated JSON array";
+}
+
 /// Reports a problem with `key` of a source's block at that key's file:line:column (the block's
 /// own position when the key is absent). Setup only.
 void report_source_key(const runtime::SourceSetup& setup, std::string_view key, std::string_view message);

@@ -1,10 +1,12 @@
 // The `mqtt` source: subscribes to topics on an MQTT broker (Eclipse Paho MQTT C++) and decodes
-// each message as JSON, CSV, name=value pairs or a bare number. Paho runs its own network and
-// callback threads; messages are decoded on Paho's callback thread and pushed into the ingest
-// queue, which never waits (a broker cannot be paused), so a slow pipeline costs counted drops.
+// each message as JSON, CSV, name=value pairs, FlatBuffers readings or a bare number. Paho runs
+// its own network and callback threads; messages are decoded on Paho's callback thread and
+// pushed into the ingest queue, which never waits (a broker cannot be paused), so a slow
+// pipeline costs counted drops.
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstdarg>
 #include <cstdio>
@@ -22,8 +24,10 @@
 
 #include <mqtt/async_client.h>
 
+#include "dead_letter.hpp"
 #include "event_batch.hpp"
 #include "line_decoder.hpp"
+#include "reading_codec.hpp"
 #include "vigil/sensors/sensors.hpp"
 
 namespace vigil::sensors {
@@ -36,7 +40,7 @@ using runtime::kNoMin;
 using runtime::Nanos;
 using runtime::Required;
 
-constexpr std::string_view kFormats[] = {"json", "csv", "kv", "value"};
+constexpr std::string_view kFormats[] = {"json", "csv", "kv", "value", "flatbuffers"};
 constexpr double kSecond = static_cast<double>(runtime::kNanosPerSecond);
 
 constexpr ConfigKey kMqttKeys[] = {
@@ -46,7 +50,8 @@ constexpr ConfigKey kMqttKeys[] = {
      "Topic filters to subscribe to; + matches one level, # the rest (plant/+/telemetry, plant/#)."},
     {"format", KeyType::choice, Required::yes, {},
      "Payload: json (an object or an array of objects), csv or kv (one record per line), value (one "
-     "number; the field is the last topic level).",
+     "number; the field is the last topic level), flatbuffers (a vigil.fb.Readings message of one or more "
+     "readings).",
      kNoMin, kNoMax, kFormats},
     {"client_id", KeyType::string, Required::no, {},
      "MQTT client id; default vigil-<source name>. Must be unique on the broker."},
@@ -73,9 +78,15 @@ constexpr ConfigKey kMqttKeys[] = {
     {"key_file", KeyType::string, Required::no, {}, "ssl:// only: PEM private key of cert_file."},
     {"verify", KeyType::boolean, Required::no, "true",
      "ssl:// only: check the broker's certificate and host name. Turn off only on a test bench."},
+    {"dead_letter", KeyType::string, Required::no, {},
+     "File that keeps malformed messages, one JSON line each with time, topic, reason and payload; "
+     "default: none (malformed messages are only counted)."},
+    {"dead_letter_max", KeyType::size, Required::no, "16MiB",
+     "Size at which the dead-letter file is renamed to <file>.1 and a new one begun.", 4096,
+     1024.0 * 1024 * 1024},
 };
 
-enum class PayloadFormat : std::uint8_t { json, csv, kv, value };
+enum class PayloadFormat : std::uint8_t { json, csv, kv, value, flatbuffers };
 
 /// Where a record's key comes from.
 struct KeySource {
@@ -102,6 +113,8 @@ struct MqttConfig {
   std::string cert_file;
   std::string key_file;
   bool verify = true;
+  std::string dead_letter;  // empty: none
+  std::int64_t dead_letter_max = 16 << 20;
 };
 
 int whole_seconds(Nanos d) noexcept {
@@ -169,9 +182,11 @@ class TopicCache {
 class MqttSource final : public runtime::Source {
  public:
   MqttSource(const runtime::SourceSetup& setup, MqttConfig config, std::unique_ptr<LineDecoder> decoder,
-             std::vector<runtime::FieldId> field_ids, std::vector<std::string> value_fields)
+             std::unique_ptr<ReadingDecoder> readings, std::vector<runtime::FieldId> field_ids,
+             std::vector<std::string> value_fields)
       : config_(std::move(config)),
         decoder_(std::move(decoder)),
+        readings_(std::move(readings)),
         field_ids_(std::move(field_ids)),
         value_fields_(std::move(value_fields)),
         source_name_(setup.name),
@@ -201,6 +216,11 @@ class MqttSource final : public runtime::Source {
     } catch (const std::exception& e) {
       client_.reset();
       return runtime::Error{"mqtt " + config_.broker + ": cannot create the client: " + e.what()};
+    }
+    if (!config_.dead_letter.empty() && !dead_letter_) {
+      auto opened = DeadLetterFile::open(config_.dead_letter, config_.dead_letter_max);
+      if (!opened) return runtime::Error{"mqtt " + config_.broker + ": " + opened.error().message};
+      dead_letter_ = std::move(opened.value());
     }
     {
       std::lock_guard lock(queue_mutex_);
@@ -319,6 +339,8 @@ class MqttSource final : public runtime::Source {
     const std::string_view payload =
         payload_ref ? std::string_view(payload_ref.data(), payload_ref.length()) : std::string_view();
     counters_.bytes.add(payload.size());
+    message_payload_ = payload;
+    message_dead_lettered_ = false;
     try {
       // Grows only when a message is larger than every one before it.
       payload_.assign(payload.begin(), payload.end());
@@ -333,6 +355,7 @@ class MqttSource final : public runtime::Source {
       case PayloadFormat::json: decode_json(topic, begin, end); break;
       case PayloadFormat::csv:
       case PayloadFormat::kv: decode_lines(topic, begin, end); break;
+      case PayloadFormat::flatbuffers: decode_readings(topic); break;
     }
     flush();
   }
@@ -363,40 +386,8 @@ class MqttSource final : public runtime::Source {
 
   // One object, or an array of objects (each element one record).
   void decode_json(std::string_view topic, char* begin, char* end) noexcept {
-    char* p = begin;
-    while (p < end && is_space(*p)) ++p;
-    if (p == end || *p != '[') {
-      record(topic, begin, end);
-      return;
-    }
-    ++p;
-    char* element = p;
-    std::size_t depth = 0;
-    bool in_string = false;
-    for (; p < end; ++p) {
-      const char c = *p;
-      if (in_string) {
-        if (c == '\\' && p + 1 < end) ++p;
-        else if (c == '"') in_string = false;
-        continue;
-      }
-      if (c == '"') in_string = true;
-      else if (c == '{' || c == '[') ++depth;
-      else if ((c == '}' || c == ']') && depth > 0) --depth;
-      else if (depth == 0 && (c == ',' || c == ']')) {
-        record(topic, element, p);
-        if (c == ']') {
-          for (++p; p < end; ++p)
-            if (!is_space(*p)) {
-              malformed(topic, "text after the JSON array");
-              break;
-            }
-          return;
-        }
-        element = p + 1;
-      }
-    }
-    malformed(topic, "unterminated JSON array");
+    const char* problem = for_each_json_record(begin, end, [&](char* b, char* e) { record(topic, b, e); });
+    if (problem != nullptr) malformed(topic, "%s", problem);
   }
 
   // csv and kv: one record per line.
@@ -412,10 +403,29 @@ class MqttSource final : public runtime::Source {
   }
 
   void record(std::string_view topic, char* begin, char* end) noexcept {
-    switch (decoder_->decode(begin, end, record_)) {
+    emit(topic, decoder_->decode(begin, end, record_), *decoder_);
+  }
+
+  // A Readings message (decoded in place from the payload buffer, which is heap memory and so
+  // 8-byte aligned): each reading one record; a bad reading loses only itself.
+  void decode_readings(std::string_view topic) noexcept {
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(payload_.data()),
+                                              payload_.size());
+    if (!readings_->open(bytes)) {
+      const std::string_view why = readings_->reason();
+      malformed(topic, "%.*s", static_cast<int>(why.size()), why.data());
+      return;
+    }
+    for (std::size_t i = 0; i < readings_->size(); ++i) emit(topic, readings_->decode(i, record_), *readings_);
+  }
+
+  // Queues the record `decoder` just decoded into record_ (LineDecoder or ReadingDecoder).
+  template <class Decoder>
+  void emit(std::string_view topic, LineStatus status, const Decoder& decoder) noexcept {
+    switch (status) {
       case LineStatus::blank: return;
       case LineStatus::malformed: {
-        const std::string_view why = decoder_->reason();
+        const std::string_view why = decoder.reason();
         malformed(topic, "%.*s", static_cast<int>(why.size()), why.data());
         return;
       }
@@ -423,8 +433,8 @@ class MqttSource final : public runtime::Source {
     }
     if (record_.present == 0) return;
     // Names discovered in the data are interned once, on first sight.
-    while (field_ids_.size() < decoder_->field_count()) {
-      const runtime::FieldId id = fields_table_->intern(decoder_->field_name(field_ids_.size()));
+    while (field_ids_.size() < decoder.field_count()) {
+      const runtime::FieldId id = fields_table_->intern(decoder.field_name(field_ids_.size()));
       field_ids_.push_back(id);
     }
     const Nanos now = clock_->now();
@@ -448,12 +458,12 @@ class MqttSource final : public runtime::Source {
     }
     if (batch_size_ + record_.present > batch_.size()) flush();
     std::uint8_t flags = runtime::kRecordBegin;
-    for (std::size_t i = 0; i < decoder_->field_count(); ++i) {
-      if (!decoder_->has_value(i) || field_ids_[i] == runtime::kNoField) continue;
+    for (std::size_t i = 0; i < decoder.field_count(); ++i) {
+      if (!decoder.has_value(i) || field_ids_[i] == runtime::kNoField) continue;
       runtime::Event& e = batch_[batch_size_++];
       e = runtime::Event{};
       e.time = time;
-      e.value = decoder_->value(i);
+      e.value = decoder.value(i);
       e.key = key;
       e.field = field_ids_[i];
       e.source = index_;
@@ -510,8 +520,6 @@ class MqttSource final : public runtime::Source {
     return true;
   }
 
-  static bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-
   // Never waits: the queue applies its drop policy and counts what it refuses.
   void flush() noexcept {
     if (batch_size_ == 0 || queue_ == nullptr) return;
@@ -519,15 +527,31 @@ class MqttSource final : public runtime::Source {
     batch_size_ = 0;
   }
 
+  // Counts one malformed record; the first is logged, and each message that had one goes to the
+  // dead-letter file once, whole, with the reason of its first bad record.
   __attribute__((format(printf, 3, 4))) void malformed(std::string_view topic, const char* format, ...) noexcept {
     counters_.malformed.add();
-    if (reported_malformed_) return;
-    reported_malformed_ = true;
+    const bool letter = dead_letter_ && !message_dead_lettered_;
+    if (reported_malformed_ && !letter) return;
     char reason[256];
     va_list args;
     va_start(args, format);
     std::vsnprintf(reason, sizeof reason, format, args);
     va_end(args);
+    if (letter) {
+      message_dead_lettered_ = true;
+      const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(message_payload_.data()),
+                                                message_payload_.size());
+      if (dead_letter_->write(clock_->now(), source_name_, topic, reason, bytes)) {
+        counters_.dead_letters.add();
+      } else if (!reported_dead_letter_error_) {
+        reported_dead_letter_error_ = true;
+        log("cannot write the dead-letter file %s (%s); malformed messages are only counted",
+            dead_letter_->path().c_str(), std::strerror(errno));
+      }
+    }
+    if (reported_malformed_) return;
+    reported_malformed_ = true;
     std::fprintf(stderr, "vigil: mqtt %s: malformed message on %.*s: %s; further malformed messages are counted\n",
                  config_.broker.c_str(), static_cast<int>(topic.size()), topic.data(), reason);
   }
@@ -542,7 +566,8 @@ class MqttSource final : public runtime::Source {
   }
 
   MqttConfig config_;
-  std::unique_ptr<LineDecoder> decoder_;  // null for format: value
+  std::unique_ptr<LineDecoder> decoder_;     // json, csv, kv
+  std::unique_ptr<ReadingDecoder> readings_;  // flatbuffers
   std::vector<runtime::FieldId> field_ids_;  // parallel to the decoder's fields
   std::vector<std::string> value_fields_;    // format: value: the accepted last levels (empty: any)
   std::string source_name_;
@@ -561,6 +586,10 @@ class MqttSource final : public runtime::Source {
   runtime::IngestQueue* queue_ = nullptr;
   runtime::SourceCounters counters_;
   bool reported_malformed_ = false;
+  std::unique_ptr<DeadLetterFile> dead_letter_;
+  std::string_view message_payload_;  // the message being decoded, as Paho delivered it
+  bool message_dead_lettered_ = false;
+  bool reported_dead_letter_error_ = false;
   std::unique_ptr<mqtt::async_client> client_;
   SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
@@ -652,6 +681,11 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
   config.cert_file = resolve_path(setup.config_dir, block.string("cert_file"));
   config.key_file = resolve_path(setup.config_dir, block.string("key_file"));
   config.verify = block.boolean("verify");
+  if (block.has("dead_letter")) {
+    config.dead_letter = resolve_path(setup.config_dir, block.string("dead_letter"));
+    if (config.dead_letter.empty()) fail("dead_letter", "the dead-letter path is empty; name a file or leave the key out");
+  }
+  config.dead_letter_max = block.size("dead_letter_max");
   if (!config.tls)
     for (const std::string_view k : {"ca_file", "cert_file", "key_file", "verify"})
       if (block.has(k)) fail(k, std::string(k) + " applies to ssl:// brokers only; remove it or use ssl://");
@@ -659,10 +693,11 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
     fail(config.cert_file.empty() ? "key_file" : "cert_file", "cert_file and key_file go together; give both");
 
   const std::string format = block.string("format");
-  config.format = format == "csv"   ? PayloadFormat::csv
-                  : format == "kv"  ? PayloadFormat::kv
-                  : format == "value" ? PayloadFormat::value
-                                      : PayloadFormat::json;
+  config.format = format == "csv"           ? PayloadFormat::csv
+                  : format == "kv"          ? PayloadFormat::kv
+                  : format == "value"       ? PayloadFormat::value
+                  : format == "flatbuffers" ? PayloadFormat::flatbuffers
+                                            : PayloadFormat::json;
 
   std::string key_error;
   const bool key_given = self && self->find("key") != nullptr;
@@ -684,10 +719,30 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
   if (!ok) return nullptr;
 
   std::unique_ptr<LineDecoder> decoder;
+  std::unique_ptr<ReadingDecoder> readings;
   std::vector<runtime::FieldId> field_ids;
   std::vector<std::string> value_fields;
   if (config.format == PayloadFormat::value) {
     value_fields = setup.mapping.fields;
+  } else if (config.format == PayloadFormat::flatbuffers) {
+    if (block.has("columns")) {
+      fail("columns", "columns apply to format: csv only; remove it");
+      return nullptr;
+    }
+    auto made = ReadingDecoder::make(setup.mapping.fields);
+    if (!made) {
+      fail("fields", made.error().message);
+      return nullptr;
+    }
+    readings = std::make_unique<ReadingDecoder>(std::move(made.value()));
+    for (std::size_t i = 0; i < readings->field_count(); ++i) {
+      const runtime::FieldId id = setup.fields->intern(readings->field_name(i));
+      if (id == runtime::kNoField) {
+        fail("fields", "cannot add field \"" + readings->field_name(i) + "\": the field table is full");
+        return nullptr;
+      }
+      field_ids.push_back(id);
+    }
   } else {
     auto made = make_source_decoder(setup,
                                     config.format == PayloadFormat::csv  ? LineFormat::csv
@@ -705,14 +760,14 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
       field_ids.push_back(id);
     }
   }
-  return std::make_unique<MqttSource>(setup, std::move(config), std::move(decoder), std::move(field_ids),
-                                      std::move(value_fields));
+  return std::make_unique<MqttSource>(setup, std::move(config), std::move(decoder), std::move(readings),
+                                      std::move(field_ids), std::move(value_fields));
 }
 
 constexpr runtime::SourcePlugin kMqttPlugin{
     "mqtt",
-    "Messages (json, csv, kv, a bare value) from topics on an MQTT broker; reconnects and resubscribes "
-    "on its own.",
+    "Messages (json, csv, kv, flatbuffers, a bare value) from topics on an MQTT broker; reconnects and "
+    "resubscribes on its own.",
     kMqttKeys,
     &make_mqtt,
     runtime::OverflowPolicy::drop_newest,

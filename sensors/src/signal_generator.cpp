@@ -13,8 +13,13 @@ __extension__ using Wide = __int128;
 
 constexpr double kTwoPi = 2.0 * std::numbers::pi;
 constexpr double kNanosPerHour = 3600.0 * 1e9;
-// Separates the phase stream from the field streams when deriving seeds.
+// Separate the phase stream and the event streams from the field streams when deriving seeds.
 constexpr std::uint64_t kPhaseDomain = 0x7068617365ULL;
+constexpr std::uint64_t kEventDomain = 0x6576656e7473ULL;
+// Bearing model: impulse height in RMS units and impulse probability per record at failure.
+constexpr double kImpulseHeight = 6.0;
+constexpr double kImpulseChance = 0.01;
+constexpr double kWearCurve = 5.0;
 
 // splitmix64's finalizer: a fixed bijective mixer, identical on every platform.
 constexpr std::uint64_t mix(std::uint64_t z) noexcept {
@@ -54,11 +59,21 @@ double unit_interval(std::uint64_t bits) noexcept { return static_cast<double>(b
 
 }  // namespace
 
+Random::Random(std::uint64_t seed, std::uint64_t a, std::uint64_t b) noexcept {
+  std::uint64_t x = stream_key(seed, a, b);
+  for (auto& word : state_) word = splitmix64(x);
+}
+
+std::uint64_t Random::bits() noexcept { return next_bits(state_); }
+double Random::uniform() noexcept { return unit_interval(next_bits(state_)); }
+
 SignalGenerator::SignalGenerator(std::span<const SignalShape> shapes, std::size_t machines,
                                  std::uint64_t seed)
     : shapes_(shapes.begin(), shapes.end()) {
   phases_.reserve(machines);
+  last_.assign(machines, 0);
   streams_.reserve(machines * shapes_.size());
+  events_.reserve(machines * shapes_.size());
   for (std::size_t m = 0; m < machines; ++m) {
     std::uint64_t x = stream_key(seed, m, kPhaseDomain);
     phases_.push_back(kTwoPi * unit_interval(splitmix64(x)));
@@ -67,6 +82,10 @@ SignalGenerator::SignalGenerator(std::span<const SignalShape> shapes, std::size_
       x = stream_key(seed, m, f);
       for (auto& word : s.state) word = splitmix64(x);
       streams_.push_back(s);
+      Events e{};
+      x = stream_key(seed ^ kEventDomain, m, f);
+      for (auto& word : e.random.state) word = splitmix64(x);
+      events_.push_back(e);
     }
   }
 }
@@ -87,10 +106,16 @@ double SignalGenerator::normal(Stream& s) noexcept {
   return r * std::cos(theta);
 }
 
+double SignalGenerator::uniform(Stream& s) noexcept { return unit_interval(next_bits(s.state)); }
+
 void SignalGenerator::next(std::size_t machine, runtime::Nanos elapsed, std::span<double> out) noexcept {
   const double hours = static_cast<double>(elapsed) / kNanosPerHour;
   const double phase = phases_[machine];
+  // Time since this machine's previous record: walks and event chances scale with it.
+  const double dt = static_cast<double>(std::max<runtime::Nanos>(0, elapsed - last_[machine])) / 1e9;
+  last_[machine] = elapsed;
   Stream* streams = streams_.data() + machine * shapes_.size();
+  Events* events = events_.data() + machine * shapes_.size();
   for (std::size_t f = 0; f < shapes_.size(); ++f) {
     const SignalShape& shape = shapes_[f];
     double value = shape.mean;
@@ -103,8 +128,35 @@ void SignalGenerator::next(std::size_t machine, runtime::Nanos elapsed, std::spa
     }
     if (shape.drift != 0) value += shape.drift * hours;
     if (shape.noise != 0) value += shape.noise * normal(streams[f]);
+    Events& ev = events[f];
+    if (shape.walk != 0 && dt > 0) ev.level += shape.walk * std::sqrt(dt) * normal(ev.random);
+    // Poisson events: the chance of at least one in dt is 1 − e^{−rate·dt}.
+    if (shape.step_rate > 0 && uniform(ev.random) < -std::expm1(-shape.step_rate * dt / 3600.0))
+      ev.level += shape.step_size * normal(ev.random);
+    value += ev.level;
+    if (shape.spike_rate > 0 && uniform(ev.random) < -std::expm1(-shape.spike_rate * dt / 3600.0))
+      value += uniform(ev.random) < 0.5 ? -shape.spike_size : shape.spike_size;
+    if (shape.bearing.life > 0) value += bearing(shape.bearing, elapsed, streams[f], ev.random);
     out[f] = value;
   }
+}
+
+double SignalGenerator::wear(const BearingWear& b, runtime::Nanos elapsed) noexcept {
+  if (b.life <= 0) return 0;
+  const double x = std::clamp(static_cast<double>(b.age + elapsed) / static_cast<double>(b.life), 0.0, 1.0);
+  return std::expm1(kWearCurve * x) / std::expm1(kWearCurve);
+}
+
+// Gaussian vibration plus sparse impacts of ±6·R with chance 0.01·wear per record; the Gaussian
+// part gives up the impacts' share of the variance, so the RMS stays R(wear) throughout.
+double SignalGenerator::bearing(const BearingWear& b, runtime::Nanos elapsed, Stream& noise, Stream& events) noexcept {
+  const double w = wear(b, elapsed);
+  const double rms = b.rms + (b.rms_end - b.rms) * w;
+  const double chance = kImpulseChance * w;
+  const double gaussian = rms * std::sqrt(1.0 - chance * kImpulseHeight * kImpulseHeight);
+  double v = gaussian * normal(noise);
+  if (uniform(events) < chance) v += (uniform(events) < 0.5 ? -kImpulseHeight : kImpulseHeight) * rms;
+  return v;
 }
 
 RecordSchedule::RecordSchedule(double rate) noexcept {

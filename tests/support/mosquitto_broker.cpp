@@ -155,6 +155,17 @@ bool MosquittoBroker::publish(const std::string& topic, const std::string& paylo
   return r.exit_code == 0;
 }
 
+bool MosquittoBroker::publish_bytes(const std::string& topic, std::span<const std::uint8_t> bytes) const {
+  const std::string pub = find_program("mosquitto_pub", kBinDirs);
+  if (pub.empty())
+    FAIL("mosquitto_pub is not installed; MQTT integration tests need it: apt-get install mosquitto-clients");
+  const std::string file = dir_.file("payload.bin");
+  write_file(file, std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  const ProcessResult r = run_process(
+      {pub, "-h", "127.0.0.1", "-p", std::to_string(port_), "-q", "1", "-t", topic, "-f", file}, 10'000);
+  return r.exit_code == 0;
+}
+
 std::string MosquittoBroker::log() const { return read_file(dir_.file("mosquitto.log")); }
 
 }  // namespace vigil::test

@@ -1,5 +1,7 @@
 #pragma once
 // A real mosquitto broker on a free loopback port, for tests of MQTT sources and outputs.
+#include <cstdint>
+#include <span>
 #include <string>
 #include <sys/types.h>
 
@@ -42,6 +44,8 @@ class MosquittoBroker {
   std::string uri() const;
   /// Publishes one message with mosquitto_pub at QoS 1; true when mosquitto_pub succeeded.
   bool publish(const std::string& topic, const std::string& payload) const;
+  /// Publishes `bytes` as they are (binary allowed, e.g. FlatBuffers) with mosquitto_pub -f.
+  bool publish_bytes(const std::string& topic, std::span<const std::uint8_t> bytes) const;
   /// What the broker wrote to stdout/stderr so far (for failure messages).
   std::string log() const;
 

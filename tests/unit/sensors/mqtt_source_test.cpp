@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../../sensors/src/reading_codec.hpp"
 #include "mosquitto_broker.hpp"
 #include "source_harness.hpp"
 #include "test_support.hpp"
@@ -201,6 +202,50 @@ TEST_CASE("mqtt csv payloads with named columns", "[sensors][mqtt][integration][
   CHECK(f.records[0].values == std::map<std::string, double>{{"temp", 60.5}});
 }
 
+TEST_CASE("mqtt flatbuffers payloads: a batch of readings, each one record, a damaged message counted",
+          "[sensors][mqtt][flatbuffers][integration][broker]") {
+  MosquittoBroker broker;
+  MqttFixture f;
+  REQUIRE(f.make(config(broker, "topics: [\"fb/+\"]\nformat: flatbuffers\n")));
+  f.start();
+  sensors::ReadingEncoder enc;
+  const std::vector<std::string> probe_names{"probe"};
+  const double one[] = {1};
+  enc.add("probe", false, 0, probe_names, one);
+  const auto probe = enc.finish();
+  const std::vector<std::uint8_t> probe_bytes(probe.begin(), probe.end());
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (f.records.empty()) {
+    REQUIRE(broker.publish_bytes("fb/probe", probe_bytes));
+    if (!f.wait([&] { return !f.records.empty(); }, 250ms)) REQUIRE(std::chrono::steady_clock::now() < deadline);
+  }
+  f.records.clear();
+
+  enc.clear();
+  const std::vector<std::string> names{"temp", "vib"};
+  const double a[] = {60.5, 0.25};
+  const double b[] = {61, std::nan("")};
+  enc.add("press-1", true, 1'700'000'000'000'000'001, names, a);
+  enc.add("pump-1", false, 0, names, b);
+  const auto batch = enc.finish();
+  const std::vector<std::uint8_t> bytes(batch.begin(), batch.end());
+  REQUIRE(broker.publish_bytes("fb/line-1", bytes));
+  REQUIRE(broker.publish_bytes("fb/line-1", std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + 20)));
+  REQUIRE(f.wait([&] { return f.records.size() == 2 && f.counters().malformed.get() == 1; }));
+  CHECK(f.records[0].key == "press-1");
+  CHECK(f.records[0].time == 1'700'000'000'000'000'001);
+  CHECK(f.records[0].values == std::map<std::string, double>{{"temp", 60.5}, {"vib", 0.25}});
+  CHECK(f.records[1].key == "pump-1");
+  CHECK(f.records[1].time == f.h.clock.now());  // no time: arrival time
+  CHECK(f.records[1].values == std::map<std::string, double>{{"temp", 61}});
+}
+
+TEST_CASE("mqtt flatbuffers config refuses csv columns", "[sensors][mqtt][flatbuffers][config]") {
+  MqttFixture f;
+  CHECK_FALSE(f.make("broker: tcp://localhost:1883\ntopics: [t]\nformat: flatbuffers\ncolumns: [a, b]\n"));
+  CHECK_THAT(f.h.diag.str(), Contains("columns apply to format: csv only"));
+}
+
 TEST_CASE("mqtt value payloads under a # wildcard take their field from the last topic level",
           "[sensors][mqtt][integration][broker]") {
   MosquittoBroker broker;
@@ -239,6 +284,42 @@ TEST_CASE("mqtt malformed payloads are counted, the first logged with its topic,
   CHECK(f.records[2].values.at("temp") == 3);
   CHECK_THAT(err.text(), Contains("vigil: mqtt " + broker.uri() + ": malformed message on dev/bad: ") &&
                              Contains("further malformed messages are counted"));
+}
+
+TEST_CASE("mqtt malformed messages go to the dead-letter file with their topic, once per message, counted",
+          "[sensors][mqtt][dead_letter][integration][broker]") {
+  MosquittoBroker broker;
+  MqttFixture f;
+  TempDir dir;
+  const std::string path = dir.file("dead.jsonl");
+  REQUIRE(f.make(config(broker, "topics: [\"dev/+\"]\nformat: json\ndead_letter: " + path + "\n")));
+  f.start();
+  f.subscribed(broker, "dev/probe", R"({"x": 1})");
+  REQUIRE(broker.publish("dev/bad", R"({"temp": warm})"));
+  REQUIRE(broker.publish("dev/a", R"([{"temp": 1}, 7, 8])"));
+  REQUIRE(broker.publish("dev/a", R"({"temp": 3})"));
+  REQUIRE(f.wait([&] { return f.records.size() == 2 && f.counters().malformed.get() == 3; }));
+  CHECK(f.counters().dead_letters.get() == 2);
+  const auto lines = split_lines(read_file(path));
+  REQUIRE(lines.size() == 2);
+  CHECK_THAT(lines[0], Contains(R"("source":"plant","topic":"dev/bad","reason":"\"warm\" in \"temp\" is not a number")") &&
+                           Contains(R"("payload":"{\"temp\": warm}")"));
+  CHECK_THAT(lines[1], Contains(R"("topic":"dev/a")") && Contains(R"("payload":"[{\"temp\": 1}, 7, 8]")"));
+}
+
+TEST_CASE("mqtt source with a dead-letter file it cannot open does not start", "[sensors][mqtt][dead_letter]") {
+  MqttFixture f;
+  REQUIRE(f.make("broker: tcp://127.0.0.1:1\ntopics: [t]\nformat: json\ndead_letter: /nonexistent-dir/dead.jsonl\n"));
+  const auto started = f.source->start(f.queue);
+  REQUIRE_FALSE(started);
+  CHECK_THAT(started.error().message, Contains("cannot open the dead-letter file /nonexistent-dir/dead.jsonl"));
+}
+
+TEST_CASE("mqtt config with dead_letter_max below 4 KiB is refused", "[sensors][mqtt][dead_letter][config]") {
+  MqttFixture f;
+  CHECK_FALSE(f.make("broker: tcp://localhost:1883\ntopics: [t]\nformat: json\ndead_letter: d.jsonl\n"
+                     "dead_letter_max: 100\n"));
+  CHECK_THAT(f.h.diag.str(), Contains("dead_letter_max"));
 }
 
 TEST_CASE("mqtt records further ahead than max_future are counted and dropped",

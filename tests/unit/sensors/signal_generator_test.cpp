@@ -88,6 +88,101 @@ TEST_CASE("signal streams depend only on seed, machine and field", "[sensors][si
   CHECK(two_fields.phase(0) != two_fields.phase(1));
 }
 
+// Mean, RMS and kurtosis of raw samples, computed directly (the reference for the bearing).
+struct Moments {
+  double rms = 0, kurtosis = 0;
+};
+Moments moments(const std::vector<double>& x) {
+  double mean = 0;
+  for (double v : x) mean += v;
+  mean /= double(x.size());
+  double m2 = 0, m4 = 0, sq = 0;
+  for (double v : x) {
+    const double d = v - mean;
+    m2 += d * d;
+    m4 += d * d * d * d;
+    sq += v * v;
+  }
+  m2 /= double(x.size());
+  m4 /= double(x.size());
+  return {std::sqrt(sq / double(x.size())), m4 / (m2 * m2)};
+}
+
+TEST_CASE("signal random walk spreads as walk times the square root of elapsed seconds", "[sensors][simulator]") {
+  const SignalShape shape{.walk = 0.5};
+  constexpr std::size_t kMachines = 4000;
+  SignalGenerator gen({&shape, 1}, kMachines, 9);
+  double v[1], sum = 0, sum_sq = 0;
+  for (std::size_t m = 0; m < kMachines; ++m) {
+    for (int s = 0; s <= 100; ++s) gen.next(m, s * kSec, v);  // 100 one-second steps
+    sum += v[0];
+    sum_sq += v[0] * v[0];
+  }
+  const double mean = sum / kMachines;
+  const double stddev = std::sqrt(sum_sq / kMachines - mean * mean);
+  // After 100 s the level is N(0, (0.5·10)²): stddev 5; its estimate from 4000 walks is within ~2%.
+  CHECK(std::abs(stddev - 5.0) < 0.3);
+  CHECK(std::abs(mean) < 5 * 5.0 / std::sqrt(double(kMachines)));
+}
+
+TEST_CASE("signal steps come at their rate and persist", "[sensors][simulator]") {
+  const SignalShape shape{.mean = 1, .step_rate = 3600, .step_size = 2};  // one per second
+  SignalGenerator gen({&shape, 1}, 1, 4);
+  double v[1], last = 1;
+  int changes = 0;
+  constexpr int kN = 10'000;
+  for (int i = 0; i < kN; ++i) {
+    gen.next(0, i * 100'000'000LL, v);  // 0.1 s apart
+    if (v[0] != last) ++changes;
+    last = v[0];
+  }
+  // Chance of a step per record 1 − e^{−0.1} = 0.0952: 952 expected, binomial stddev 29.
+  CHECK(std::abs(changes - 951.6) < 5 * 29.4);
+  CHECK(last != 1.0);  // the level moved and stayed moved
+}
+
+TEST_CASE("signal spikes last one record, have their size and come at their rate", "[sensors][simulator]") {
+  const SignalShape shape{.mean = 10, .spike_rate = 360, .spike_size = 4};  // one per 10 s
+  SignalGenerator gen({&shape, 1}, 1, 5);
+  double v[1];
+  int up = 0, down = 0, other = 0;
+  constexpr int kN = 100'000;
+  for (int i = 0; i < kN; ++i) {
+    gen.next(0, i * 100'000'000LL, v);
+    if (v[0] == 14) ++up;
+    else if (v[0] == 6) ++down;
+    else if (v[0] != 10) ++other;
+  }
+  // 1 − e^{−0.01} per record: 995 expected, stddev 31; up and down about equally often.
+  CHECK(other == 0);
+  CHECK(std::abs(up + down - 995.0) < 5 * 31.4);
+  CHECK(std::abs(up - down) < 5 * std::sqrt(995.0));
+}
+
+TEST_CASE("signal bearing vibration: RMS and kurtosis rise from healthy to failed over its life",
+          "[sensors][simulator]") {
+  SignalShape shape;
+  shape.bearing = {.life = 1000 * kSec, .rms = 1, .rms_end = 5, .age = 0};
+  SignalGenerator gen({&shape, 1}, 1, 6);
+  CHECK(SignalGenerator::wear(shape.bearing, 0) == 0);
+  CHECK(SignalGenerator::wear(shape.bearing, 1000 * kSec) == Approx(1.0));
+  CHECK(SignalGenerator::wear(shape.bearing, 500 * kSec) < 0.1);  // slow at first
+  std::vector<double> early, late;
+  double v[1];
+  for (std::int64_t i = 0; i < 1'000'000; ++i) {  // 1 kHz over the whole life
+    const runtime::Nanos t = i * 1'000'000;
+    gen.next(0, t, v);
+    if (t < 100 * kSec) early.push_back(v[0]);
+    if (t >= 990 * kSec) late.push_back(v[0]);
+  }
+  const Moments e = moments(early), l = moments(late);
+  CHECK(std::abs(e.rms - 1.0) < 0.02);          // wear under 0.2%: healthy
+  CHECK(std::abs(e.kurtosis - 3.0) < 0.1);      // Gaussian
+  CHECK(l.rms > 4.5);                            // near rms_end
+  CHECK(l.rms < 5.1);
+  CHECK(l.kurtosis > 8);                         // impacts: about 15 at failure
+}
+
 TEST_CASE("record schedule gives exact offsets for any rate", "[sensors][simulator]") {
   CHECK(RecordSchedule(100).offset(1) == 10'000'000);
   CHECK(RecordSchedule(100).offset(360'000'000) == 3'600'000 * kSec);

@@ -204,6 +204,52 @@ TEST_CASE("simulator stops promptly while blocked on a full queue", "[sensors][s
   CHECK(queue.dropped() == 0);
 }
 
+TEST_CASE("simulator with faults counts garbled records as malformed and still ends after count",
+          "[sensors][simulator][faults]") {
+  SimFixture f;
+  REQUIRE(f.make(R"(
+machines: [press-1, pump-1]
+rate: 10
+count: 2000
+realtime: false
+start: "2024-03-01T12:00:00Z"
+signals:
+  vib: {bearing: {life: 10m, rms: 0.1, rms_end: 1}}
+  temp: {mean: 60, walk: 0.01, spike_rate: 60, spike_size: 5}
+faults: {malformed: 0.05, duplicates: 0.02, out_of_order: 0.1, max_delay: 2s}
+)"));
+  const auto events = f.run_to_end();
+  const auto& c = f.source->counters();
+  // 4000 records made; garbled ones are counted, not sent; duplicates are sent twice.
+  const auto samples = only(events, EventKind::sample);
+  CHECK(samples.size() == 2 * c.records.get());
+  CHECK(c.malformed.get() > 100);   // 5% of 4000: 200 ± 70
+  CHECK(c.malformed.get() < 300);
+  CHECK(c.records.get() + c.malformed.get() > 4000);  // duplicates
+  CHECK(events.back().kind == EventKind::end_of_stream);
+  // Out-of-order delivery: some record is older than one delivered before it.
+  bool behind = false;
+  runtime::Nanos newest = 0;
+  for (const auto& e : samples) {
+    behind = behind || e.time < newest;
+    newest = std::max(newest, e.time);
+  }
+  CHECK(behind);
+}
+
+TEST_CASE("simulator config refuses late and out_of_order adding up to more than 1 and a bearing without life",
+          "[sensors][simulator][config]") {
+  SimFixture f;
+  CHECK_FALSE(f.make("machines: [m]\nsignals: {vib: {bearing: {rms: 1}}}\nfaults: {late: 0.6, out_of_order: 0.6}\n"));
+  CHECK_THAT(f.h.diag.str(), Contains("sources[0].signals.vib.bearing: missing key \"life\""));
+  SimFixture g;
+  CHECK_FALSE(g.make("machines: [m]\nsignals: {vib: {}}\nfaults: {late: 0.6, out_of_order: 0.6}\n"));
+  CHECK_THAT(g.h.diag.str(), Contains("late and out_of_order add up to more than 1"));
+  SimFixture h;
+  CHECK_FALSE(h.make("machines: [m]\nsignals: {vib: {}}\nfaults: {duplicates: 2}\n"));
+  CHECK_THAT(h.h.diag.str(), Contains("sources[0].faults.duplicates"));
+}
+
 TEST_CASE("simulator config without machines names the missing key", "[sensors][simulator][config]") {
   SimFixture f;
   CHECK_FALSE(f.make("rate: 10\nsignals: {v: {mean: 1}}\n"));
@@ -219,7 +265,8 @@ TEST_CASE("simulator config with an unknown signal key lists the valid ones", "[
   REQUIRE(f.h.diag.lines().size() == 1);
   CHECK(f.h.diag.str() ==
         "test.yaml:3:19: sources[0].signals.temp: unknown key \"nosie\" (did you mean \"noise\"?); "
-        "valid keys: mean, noise, amplitude, period, drift");
+        "valid keys: mean, noise, amplitude, period, drift, walk, step_rate, step_size, spike_rate, spike_size, "
+        "bearing");
 }
 
 TEST_CASE("simulator config rejects negative noise and a rate of zero", "[sensors][simulator][config]") {

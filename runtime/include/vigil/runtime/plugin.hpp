@@ -68,6 +68,7 @@ struct SourceCounters {
   Counter malformed;    ///< inputs that could not be decoded (counted, skipped)
   Counter unknown_key;  ///< records refused because the key table is full
   Counter future;       ///< records dropped for being more than max_future ahead
+  Counter dead_letters; ///< malformed inputs written to the source's dead-letter file
 };
 
 /// What a source factory gets. Pointers outlive the source.
