@@ -154,24 +154,39 @@ runtime::Result<KeyId> get_key(std::span<const std::byte>& in, runtime::KeyTable
 struct KeySlots {
   explicit KeySlots(const runtime::PipelineSetup& setup) noexcept
       : shards(setup.shards), shard(setup.shard),
-        capacity((setup.limits.max_keys + setup.shards - 1 - setup.shard) / setup.shards) {}
+        capacity((setup.limits.max_keys + setup.shards - 1 - setup.shard) / setup.shards) {
+    if ((shards & (shards - 1)) == 0) {
+      mask = shards - 1;
+      while ((1u << shift) < shards) ++shift;
+    }
+  }
   std::uint32_t shards = 1;
   std::uint32_t shard = 0;
   std::size_t capacity = 0;  ///< slots held
-  std::uint32_t local(std::uint32_t global) const noexcept { return shards == 1 ? global : global / shards; }
-  std::uint32_t global(std::uint32_t local) const noexcept { return shards == 1 ? local : local * shards + shard; }
-  /// Whether the key-table slot `global` is one of this operator's.
-  bool owns(std::uint32_t global) const noexcept {
-    return global % shards == shard && local(global) < capacity;
+  std::uint32_t mask = 0;    ///< shards - 1 when shards is a power of two (no division per record)
+  std::uint32_t shift = 0;
+  std::uint32_t local(std::uint32_t global) const noexcept {
+    if (shards == 1) return global;
+    return mask ? global >> shift : global / shards;
   }
+  std::uint32_t global(std::uint32_t local) const noexcept { return shards == 1 ? local : local * shards + shard; }
+  /// Whether the key-table slot `global` belongs to this worker (always, with one worker).
+  bool mine(std::uint32_t global) const noexcept {
+    if (shards == 1) return true;
+    return (mask ? (global & mask) : (global % shards)) == shard;
+  }
+  /// Whether the slot is this worker's and within its capacity.
+  bool owns(std::uint32_t global) const noexcept { return mine(global) && local(global) < capacity; }
 };
 
 /// Whether a record's key can be processed: its slot is one of the operator's and its KeyId is
-/// the key now in that slot. Counts refusals (key_overflow, stale) on the record's first value.
+/// the key now in that slot. Counts refusals (key_overflow, stale) on the record's first value;
+/// records of another worker's keys are passed over without a count.
 inline bool admit_key(const Event& ev, const KeySlots& slots, const runtime::KeyTable& keys,
                       runtime::PipelineCounters& counters) noexcept {
   const bool begin = ev.flags & runtime::kRecordBegin;
-  if (!slots.owns(ev.key.index)) {
+  if (!slots.mine(ev.key.index)) return false;  // another worker's key: it counts that record
+  if (slots.local(ev.key.index) >= slots.capacity) {
     if (begin) counters.key_overflow.add();
     return false;
   }

@@ -323,7 +323,7 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
         setup.shard = w;
         shards.push_back(plugin->make(setup));
       }
-      op = std::make_unique<ShardedOperator>(std::move(shards), limits.batch_size);
+      op = std::make_unique<ShardedOperator>(std::move(shards));
     }
     for (SourceIndex s : setup.sources) subscribers[s].push_back(pipelines.size());
     pipeline_sources.push_back(setup.sources);

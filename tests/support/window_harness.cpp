@@ -87,7 +87,7 @@ WindowHarness::WindowHarness(std::string_view window_yaml, std::string_view aggr
       setup.shard = w;
       shards.push_back(plugin->make(setup));
     }
-    op_ = std::make_unique<runtime::ShardedOperator>(std::move(shards), options_.worker_batch);
+    op_ = std::make_unique<runtime::ShardedOperator>(std::move(shards));
   }
 }
 

@@ -37,7 +37,6 @@ struct WindowOptions {
   std::string pipeline = "p";           ///< pipeline name in summaries
   std::int64_t sketch_bytes = 4096;     ///< limits.sketch_bytes
   std::uint32_t workers = 1;            ///< pipeline `workers:` (keys shared out over threads)
-  std::size_t worker_batch = 1024;      ///< events a worker takes at a time (limits.batch_size)
 };
 
 /// A copy of one emitted summary.

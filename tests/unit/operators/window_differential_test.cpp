@@ -161,7 +161,6 @@ struct Config {
   std::size_t max_keys = 16;
   int streams = 120;
   std::uint32_t workers = 1;       // pipeline `workers:`
-  std::size_t worker_batch = 1024; // events a worker takes at a time
 
   std::string window_yaml() const {
     std::string y = std::string("{type: ") + (hopping ? "hopping" : "tumbling") + ", size: " + runtime::format_duration(size);
@@ -656,7 +655,6 @@ WindowOptions options_of(const Config& c) {
   options.max_keys = c.max_keys;
   options.watermark = c.per_source ? runtime::WatermarkScope::per_source : runtime::WatermarkScope::per_key;
   options.workers = c.workers;
-  options.worker_batch = c.worker_batch;
   return options;
 }
 
@@ -849,7 +847,6 @@ std::string check_workers(const Config& c, const Stream& st, std::uint64_t seed)
   for (std::uint32_t workers : {2u, 4u}) {
     Config sharded = c;
     sharded.workers = workers;
-    sharded.worker_batch = workers == 2 ? 1024 : 16;
     Run many = run_operator(sharded, st, Feed::batches, seed);
     if (!many.error.empty()) return many.error;
     std::string diff = compare(one.out, many.out, true);

@@ -62,7 +62,6 @@ Output run(const char* window, const char* aggregates, const std::vector<Item>& 
   o.idle_timeout = 5_s;
   o.max_keys = 16;
   o.workers = workers;
-  o.worker_batch = workers == 4 ? 16 : 1024;
   WindowHarness h(window, aggregates, o);
   REQUIRE(h.ok());
   // Intern every key first, in one order, as the source would when it first sees them.

@@ -1,8 +1,9 @@
 #pragma once
 // `workers: N`: one window operator per worker, each holding the keys whose key-table slot is
-// congruent to its number modulo N, run on N threads (the pipeline thread is worker 0). Each
-// batch is split by key, the workers process their parts at once, and their summaries are put
-// back in the order one operator would have emitted them:
+// congruent to its number modulo N, run on N threads (the pipeline thread is worker 0). Every
+// worker reads each batch whole and its operator passes over the other workers' keys (nothing
+// is copied), the workers run at once, and their summaries are put back in the order one
+// operator would have emitted them:
 //  - a summary caused by a record goes where that record was in the batch (a record's
 //    summaries come from its own key's worker, in that worker's order);
 //  - summaries caused by a control event (clock tick, watermark) or a flush come from every
@@ -22,9 +23,8 @@ namespace vigil::runtime {
 
 class ShardedOperator final : public Operator {
  public:
-  /// `shards[w]` holds the slots s with s % shards.size() == w. `batch_capacity` bounds the
-  /// events one worker takes at a time (larger inputs are processed in parts).
-  ShardedOperator(std::vector<std::unique_ptr<Operator>> shards, std::size_t batch_capacity);
+  /// `shards[w]` was built with PipelineSetup::shard = w and shards = shards.size().
+  explicit ShardedOperator(std::vector<std::unique_ptr<Operator>> shards);
   ~ShardedOperator() override;
   ShardedOperator(const ShardedOperator&) = delete;
   ShardedOperator& operator=(const ShardedOperator&) = delete;
@@ -50,8 +50,9 @@ class ShardedOperator final : public Operator {
   struct Worker;
   class Collector;
 
+  enum class Job : std::uint8_t { process, flush };
   void start_threads();
-  void run_part(std::span<const Event> events, SummarySink& out) noexcept;
+  void run(Job job) noexcept;
   void work(Worker& w) noexcept;
   void merge_into(SummarySink& out) noexcept;
   void sum_counters() noexcept;
@@ -59,11 +60,11 @@ class ShardedOperator final : public Operator {
   std::vector<std::unique_ptr<Operator>> shards_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  std::size_t capacity_;
+  std::span<const Event> part_;
   std::atomic<std::uint64_t> generation_{0};  // bumped to hand out a part
   std::atomic<std::uint32_t> pending_{0};     // workers still busy with the part
   std::atomic<bool> quit_{false};
-  enum class Job : std::uint8_t { process, flush } job_ = Job::process;
+  Job job_ = Job::process;
   FlushMode flush_mode_ = FlushMode::end_of_input;
   PipelineCounters counters_;
 };
