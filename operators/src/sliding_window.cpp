@@ -8,7 +8,13 @@
 // never holds more than the disorder allows.
 //
 // Aggregates are updated per sample, never by rescanning: compensated sums, Welford moments with
-// removal, monotonic deques of ring slots for min/max, cursors for first/last. Removing values
+// removal, cursors for first/last, and min/max as two stacks: the window [begin, end) is a
+// front [begin, mid), whose slots carry the min/max of the rest of the front (suffix
+// aggregates), and a back [mid, end) with a running min/max. A sample enters the back in O(1);
+// when the front is empty and a sample must leave, the front becomes [begin, end) with its
+// suffix aggregates computed in one backward pass (O(1) amortized per sample, sequential
+// memory). The suffix aggregates sit beside the values in the ring slot, so min/max touch no
+// other memory. Removing values
 // from Welford moments can cancel digits (a spike leaving a quiet window); a bound on the rounding
 // error is carried along and the moments of a field are recomputed from the ring only when that
 // bound reaches 1e-10 of m2.
@@ -44,7 +50,7 @@ double SlidingWindow::bytes_per_key(std::size_t max_samples, std::size_t fields,
   const double ring = static_cast<double>(std::bit_ceil(max_samples + 1));
   const double f = static_cast<double>(fields);
   return static_cast<double>(sizeof(KeyState)) + ring * sizeof(Nanos) + ring * f * sizeof(double) +
-         f * static_cast<double>(sizeof(FieldState)) + (minmax ? f * 2 * ring * sizeof(std::uint32_t) : 0.0);
+         f * static_cast<double>(sizeof(FieldState)) + (minmax ? f * 2 * ring * sizeof(double) : 0.0);
 }
 
 SlidingWindow::SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlidingWindowParams& p)
@@ -56,9 +62,11 @@ SlidingWindow::SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan 
   mask_ = ring_ - 1;
   state_.resize(capacity_);
   times_.resize(capacity_ * ring_);
-  values_.resize(capacity_ * ring_ * fields_);
+  vstride_ = fields_ * (minmax_ ? 3 : 1);
+  values_.resize(capacity_ * ring_ * vstride_);
   field_states_.resize(capacity_ * fields_);
-  if (minmax_) deques_.resize(capacity_ * fields_ * 2 * ring_);
+  flip_min_.resize(fields_);
+  flip_max_.resize(fields_);
   merged_.resize(fields_);
   values_out_.resize(plan_.schema.columns.size());
   late_moments_.resize(fields_);
@@ -67,7 +75,7 @@ SlidingWindow::SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan 
 
 std::size_t SlidingWindow::state_bytes() const noexcept {
   return state_.size() * sizeof(KeyState) + times_.size() * sizeof(Nanos) + values_.size() * sizeof(double) +
-         field_states_.size() * sizeof(FieldState) + deques_.size() * sizeof(std::uint32_t);
+         field_states_.size() * sizeof(FieldState);
 }
 
 void SlidingWindow::reset_key(std::uint32_t index) noexcept {
@@ -77,9 +85,9 @@ void SlidingWindow::reset_key(std::uint32_t index) noexcept {
 
 // Prefetching. With thousands of keys a key's state is out of cache by the time its next record
 // comes, and a record touches a dozen scattered lines (key and field state, the ring at its tail
-// and at its oldest sample, the min/max deques at both ends). Looking ahead in the batch, the
-// key and field state of record i + 2D are requested first, then, once they are in cache, the
-// ring and deque lines of record i + D, so the misses of several records overlap.
+// and at its oldest sample). Looking ahead in the batch, the key and field state of record
+// i + 2D are requested first, then, once they are in cache, the ring lines of record i + D, so
+// the misses of several records overlap.
 constexpr std::size_t kPrefetchDistance = 8;
 
 void SlidingWindow::prefetch_key(const Event& ev) const noexcept {
@@ -99,18 +107,9 @@ void SlidingWindow::prefetch_ring(const Event& ev) const noexcept {
   const KeyState& k = state_[index];
   const std::size_t base = index * ring_;
   __builtin_prefetch(&times_[base + slot(k.tail)], 1);
-  __builtin_prefetch(&values_[(base + slot(k.tail)) * fields_], 1);
+  __builtin_prefetch(&values_[(base + slot(k.tail)) * vstride_], 1);
   __builtin_prefetch(&times_[base + slot(k.begin)]);
-  __builtin_prefetch(&values_[(base + slot(k.begin)) * fields_]);
-  if (!minmax_) return;
-  for (std::size_t f = 0; f < fields_; ++f) {
-    const FieldState& fs = field_states_[index * fields_ + f];
-    const std::uint32_t* q = deques_.data() + ((index * fields_ + f) * 2 * ring_);
-    __builtin_prefetch(q + fs.min_head);
-    __builtin_prefetch(q + ((fs.min_head + fs.min_size) & mask_), 1);
-    __builtin_prefetch(q + ring_ + fs.max_head);
-    __builtin_prefetch(q + ring_ + ((fs.max_head + fs.max_size) & mask_), 1);
-  }
+  __builtin_prefetch(&values_[(base + slot(k.begin)) * vstride_], 1);
 }
 
 void SlidingWindow::process(std::span<const Event> events, runtime::SummarySink& out) noexcept {
@@ -279,8 +278,13 @@ void SlidingWindow::fire_one(std::uint32_t index, bool partial) noexcept {
     m.m3 = fs.m3;
     m.m4 = fs.m4;
     if (needs & kNeedMinMax) {
-      m.min = values_[(index * ring_ + min_deque(index, f)[fs.min_head]) * fields_ + f];
-      m.max = values_[(index * ring_ + max_deque(index, f)[fs.max_head]) * fields_ + f];
+      m.min = fs.back_min;
+      m.max = fs.back_max;
+      if (k.begin < k.mid) {
+        const double* front = values_at(index, k.begin) + fields_ + 2 * f;
+        m.min = std::min(m.min, front[0]);
+        m.max = std::max(m.max, front[1]);
+      }
     }
     m.first_t = time_at(index, fs.first);
     m.first_v = values_at(index, fs.first)[f];
@@ -296,7 +300,6 @@ void SlidingWindow::fire_one(std::uint32_t index, bool partial) noexcept {
 
 void SlidingWindow::add_position(std::uint32_t index, std::uint64_t pos) noexcept {
   const double* vals = values_at(index, pos);
-  const auto s = static_cast<std::uint32_t>(slot(pos));
   for (std::size_t f = 0; f < fields_; ++f) {
     const double x = vals[f];
     if (std::isnan(x)) continue;
@@ -324,42 +327,51 @@ void SlidingWindow::add_position(std::uint32_t index, std::uint64_t pos) noexcep
       fs.mean_err = fs.mean_err * (nn - 1) / nn + kEps * (std::fabs(fs.mean) + std::fabs(delta_n));
     }
     if (needs & kNeedMinMax) {
-      const double* column = values_.data() + index * ring_ * fields_ + f;
-      std::uint32_t* q = min_deque(index, f);
-      while (fs.min_size > 0 && column[q[(fs.min_head + fs.min_size - 1) & mask_] * fields_] >= x) --fs.min_size;
-      q[(fs.min_head + fs.min_size++) & mask_] = s;
-      q = max_deque(index, f);
-      while (fs.max_size > 0 && column[q[(fs.max_head + fs.max_size - 1) & mask_] * fields_] <= x) --fs.max_size;
-      q[(fs.max_head + fs.max_size++) & mask_] = s;
+      fs.back_min = std::min(fs.back_min, x);
+      fs.back_max = std::max(fs.back_max, x);
     }
   }
 }
 
+// The front of the min/max stacks is empty: it becomes [from, end), each slot given the min and
+// max of the values from it to the end, and the back starts empty.
+void SlidingWindow::flip(std::uint32_t index, std::uint64_t from) noexcept {
+  KeyState& k = state_[index];
+  std::fill(flip_min_.begin(), flip_min_.end(), std::numeric_limits<double>::infinity());
+  std::fill(flip_max_.begin(), flip_max_.end(), -std::numeric_limits<double>::infinity());
+  for (std::uint64_t pos = k.end; pos-- > from;) {
+    double* v = values_at(index, pos);
+    for (std::size_t f = 0; f < fields_; ++f) {
+      const double x = v[f];
+      if (!std::isnan(x)) {
+        flip_min_[f] = std::min(flip_min_[f], x);
+        flip_max_[f] = std::max(flip_max_[f], x);
+      }
+      v[fields_ + 2 * f] = flip_min_[f];
+      v[fields_ + 2 * f + 1] = flip_max_[f];
+    }
+  }
+  k.mid = k.end;
+  for (std::size_t f = 0; f < fields_; ++f) {
+    FieldState& fs = field_state(index, f);
+    fs.back_min = std::numeric_limits<double>::infinity();
+    fs.back_max = -std::numeric_limits<double>::infinity();
+  }
+}
+
 void SlidingWindow::remove_position(std::uint32_t index, std::uint64_t pos) noexcept {
+  if (minmax_ && state_[index].mid <= pos) flip(index, pos);
   const double* vals = values_at(index, pos);
-  const auto s = static_cast<std::uint32_t>(slot(pos));
   const std::uint64_t end = state_[index].end;
   for (std::size_t f = 0; f < fields_; ++f) {
     const double x = vals[f];
     if (std::isnan(x)) continue;
     FieldState& fs = field_state(index, f);
     const std::uint8_t needs = plan_.needs[f];
-    if (needs & kNeedMinMax) {
-      if (fs.min_size > 0 && min_deque(index, f)[fs.min_head] == s) {
-        fs.min_head = static_cast<std::uint32_t>((fs.min_head + 1) & mask_);
-        --fs.min_size;
-      }
-      if (fs.max_size > 0 && max_deque(index, f)[fs.max_head] == s) {
-        fs.max_head = static_cast<std::uint32_t>((fs.max_head + 1) & mask_);
-        --fs.max_size;
-      }
-    }
     if (--fs.n == 0) {
-      // Empty: start again from exact zeros, so no rounding error outlives the samples.
-      const std::uint32_t min_head = fs.min_head, max_head = fs.max_head;
+      // Empty: start again from exact zeros, so no rounding error outlives the samples (the
+      // window holds no value of this field, so its min/max stacks are empty too).
       fs = FieldState{};
-      fs.min_head = min_head;
-      fs.max_head = max_head;
       continue;
     }
     // The removed value was the earliest present one; the next present one is before `end`.
@@ -506,7 +518,7 @@ void SlidingWindow::snapshot(std::vector<std::byte>& out) const {
     for (std::uint64_t pos = k.begin; pos < k.tail; ++pos) {
       const std::size_t at = i * ring_ + slot(pos);
       put_bytes(out, times_[at]);
-      for (std::size_t f = 0; f < fields_; ++f) put_bytes(out, values_[at * fields_ + f]);
+      for (std::size_t f = 0; f < fields_; ++f) put_bytes(out, values_[at * vstride_ + f]);
     }
   }
 }

@@ -1,5 +1,6 @@
 #pragma once
 // Sliding windows (see sliding_window.cpp).
+#include <limits>
 #include <vector>
 
 #include "window_common.hpp"
@@ -39,6 +40,7 @@ class SlidingWindow final : public runtime::Operator {
   // [begin, end) is aggregated, [fire, tail) still owes its result (fire <= end).
   struct KeyState {
     std::uint64_t begin = 0;
+    std::uint64_t mid = 0;   ///< min/max stacks: front [begin, mid), back [mid, end)
     std::uint64_t end = 0;
     std::uint64_t fire = 0;
     std::uint64_t tail = 0;
@@ -61,8 +63,8 @@ class SlidingWindow final : public runtime::Operator {
     double mean_err = 0;            ///< bound on the rounding error of mean (removals enlarge it)
     std::uint64_t first = 0;        ///< earliest position in [begin, end) with a value (moves forward)
     std::uint64_t last = 0;         ///< latest position in [begin, end) with a value
-    std::uint32_t min_head = 0, min_size = 0;  ///< monotonic deques of slots (min increasing)
-    std::uint32_t max_head = 0, max_size = 0;  ///< (max decreasing)
+    double back_min = std::numeric_limits<double>::infinity();   ///< over the back [mid, end)
+    double back_max = -std::numeric_limits<double>::infinity();
   };
 
   void on_sample(const Event& ev) noexcept;
@@ -76,19 +78,17 @@ class SlidingWindow final : public runtime::Operator {
   void drop_oldest(std::uint32_t index) noexcept;
   void add_position(std::uint32_t index, std::uint64_t pos) noexcept;
   void remove_position(std::uint32_t index, std::uint64_t pos) noexcept;
+  void flip(std::uint32_t index, std::uint64_t from) noexcept;
   void rebuild_moments(std::uint32_t index, std::size_t f) noexcept;
   void reset_key(std::uint32_t index) noexcept;
 
   std::size_t slot(std::uint64_t pos) const noexcept { return static_cast<std::size_t>(pos & mask_); }
   Nanos& time_at(std::uint32_t index, std::uint64_t pos) noexcept { return times_[index * ring_ + slot(pos)]; }
   double* values_at(std::uint32_t index, std::uint64_t pos) noexcept {
-    return values_.data() + ((index * ring_ + slot(pos)) * fields_);
+    return values_.data() + ((index * ring_ + slot(pos)) * vstride_);
   }
   FieldState& field_state(std::uint32_t index, std::size_t f) noexcept { return field_states_[index * fields_ + f]; }
-  std::uint32_t* min_deque(std::uint32_t index, std::size_t f) noexcept {
-    return deques_.data() + ((index * fields_ + f) * 2 * ring_);
-  }
-  std::uint32_t* max_deque(std::uint32_t index, std::size_t f) noexcept { return min_deque(index, f) + ring_; }
+
 
   AggregatePlan plan_;
   SlidingWindowParams p_;
@@ -96,7 +96,8 @@ class SlidingWindow final : public runtime::Operator {
   runtime::KeyTable* keys_;
   KeySlots slots_;
   Nanos source_wm_ = runtime::kMinTime;
-  bool minmax_ = false;  ///< some field needs min/max: the deques exist
+  bool minmax_ = false;  ///< some field needs min/max: slots carry suffix min/max
+  std::size_t vstride_ = 0;  ///< doubles per ring slot: the values, then (min, max) per field
   std::size_t fields_ = 0;
   std::size_t capacity_ = 0;
   std::size_t ring_ = 0;  ///< slots per key: max_samples + 1 (a record is inserted before the oldest goes),
@@ -104,9 +105,9 @@ class SlidingWindow final : public runtime::Operator {
   std::size_t mask_ = 0;
   std::vector<KeyState> state_;
   std::vector<Nanos> times_;               ///< [key][slot]
-  std::vector<double> values_;             ///< [key][slot][field]; NaN: the record had no value
+  std::vector<double> values_;             ///< [key][slot][field, then suffix min/max]; NaN: no value
   std::vector<FieldState> field_states_;   ///< [key][field]
-  std::vector<std::uint32_t> deques_;      ///< [key][field][min, max][slot]
+  std::vector<double> flip_min_, flip_max_;  ///< per field, while a front is rebuilt
   std::vector<Moments> merged_;
   std::vector<double> values_out_;
   std::vector<Moments> late_moments_;
