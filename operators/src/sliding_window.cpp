@@ -492,6 +492,30 @@ void SlidingWindow::evict(KeyId key, runtime::SummarySink& out) noexcept {
   reset_key(index);
 }
 
+std::size_t SlidingWindow::samples(KeyId key, runtime::FieldId field, std::span<Nanos> times,
+                                   std::span<double> values) const noexcept {
+  if (!slots_.owns(key.index) || field >= plan_.local_of.size() || plan_.local_of[field] < 0) return 0;
+  const std::uint32_t index = slots_.local(key.index);
+  const KeyState& k = state_[index];
+  if (!k.live || k.generation != key.generation) return 0;
+  const auto f = static_cast<std::size_t>(plan_.local_of[field]);
+  const std::size_t room = std::min(times.size(), values.size());
+  // Newest first from the tail, so the newest are kept when the room is short; then reversed.
+  std::size_t n = 0;
+  for (std::uint64_t pos = k.tail; pos > k.begin && n < room;) {
+    --pos;
+    const std::size_t at = index * ring_ + slot(pos);
+    const double x = values_[at * vstride_ + f];
+    if (std::isnan(x)) continue;
+    times[n] = times_[at];
+    values[n] = x;
+    ++n;
+  }
+  std::reverse(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(n));
+  std::reverse(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(n));
+  return n;
+}
+
 void SlidingWindow::snapshot(std::vector<std::byte>& out) const {
   put_bytes(out, kSnapshotMagic);
   put_bytes(out, p_.size);

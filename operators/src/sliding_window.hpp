@@ -3,6 +3,7 @@
 #include <limits>
 #include <vector>
 
+#include "vigil/operators/operators.hpp"
 #include "window_common.hpp"
 
 namespace vigil::operators {
@@ -18,7 +19,7 @@ struct SlidingWindowParams {
 /// watermark passes t + allowed_lateness. Keeps each key's raw samples in a ring of
 /// `max_samples`; when it is full the oldest sample is dropped (counted as truncated) and the
 /// results that miss it are marked partial. Pipeline thread only; process() allocates nothing.
-class SlidingWindow final : public runtime::Operator {
+class SlidingWindow final : public runtime::Operator, public RawSamples {
  public:
   SlidingWindow(const runtime::PipelineSetup& setup, AggregatePlan plan, const SlidingWindowParams& params);
 
@@ -31,6 +32,9 @@ class SlidingWindow final : public runtime::Operator {
   const runtime::PipelineCounters& counters() const noexcept override { return counters_; }
   std::size_t state_bytes() const noexcept override;
 
+  std::size_t samples(KeyId key, runtime::FieldId field, std::span<Nanos> times,
+                      std::span<double> values) const noexcept override;
+  std::size_t max_samples() const noexcept override { return p_.max_samples; }
   /// Bytes of state a window with these parameters preallocates per key (for the state budget).
   static double bytes_per_key(std::size_t max_samples, std::size_t fields, bool minmax) noexcept;
 

@@ -23,6 +23,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "vigil/operators/operators.hpp"
 #include "allocation_counter.hpp"
 #include "window_harness.hpp"
 
@@ -825,6 +826,58 @@ TEST_CASE("sliding windows match a naive model on random streams with long windo
   ModelParams p;
   p.size = 10_s;
   differential(4000, 250, shape, p);
+}
+
+}  // namespace
+}  // namespace vigil::test
+
+namespace vigil::test {
+namespace {
+
+TEST_CASE("a sliding window hands its raw samples to models with their times", "[operators][sliding][raw]") {
+  using namespace literals;
+  WindowOptions o;
+  o.max_out_of_order = 2_s;
+  WindowHarness h("{type: sliding, size: 5s, max_samples: 7}", "[count, mean(vib), max(temp)]", o);
+  REQUIRE(h.ok());
+  auto* raw = dynamic_cast<operators::RawSamples*>(&h.op());
+  REQUIRE(raw != nullptr);
+  CHECK(raw->max_samples() == 7);
+  h.record("m", kT0 + 1_s, {{"vib", 1.0}, {"temp", 20.0}});
+  h.record("m", kT0 + 3_s, {{"vib", 3.0}});
+  h.record("m", kT0 + 2_s, {{"vib", 2.0}, {"temp", 21.0}});  // out of order, on time
+  h.record("m", kT0 + 4_s, {{"temp", 22.0}});                // no vib
+  h.record("other", kT0 + 4_s, {{"vib", 99.0}});
+  std::vector<runtime::Nanos> times(16);
+  std::vector<double> values(16);
+  const runtime::KeyId m = h.key("m");
+  std::size_t n = raw->samples(m, h.field("vib"), times, values);
+  REQUIRE(n == 3);
+  CHECK(times[0] == kT0 + 1_s);
+  CHECK(times[1] == kT0 + 2_s);
+  CHECK(times[2] == kT0 + 3_s);
+  CHECK(values[0] == 1.0);
+  CHECK(values[1] == 2.0);
+  CHECK(values[2] == 3.0);
+  CHECK(raw->samples(m, h.field("temp"), times, values) == 3);
+  CHECK(values[2] == 22.0);
+
+  // Short of room: the newest are kept, oldest first.
+  n = raw->samples(m, h.field("vib"), std::span(times).first(2), std::span(values).first(2));
+  REQUIRE(n == 2);
+  CHECK(values[0] == 2.0);
+  CHECK(values[1] == 3.0);
+
+  // Bounded by max_samples however long the stream: the oldest go.
+  for (int i = 0; i < 50; ++i) h.record("m", kT0 + 10_s + i * 100_ms, {{"vib", 100.0 + i}});
+  n = raw->samples(m, h.field("vib"), times, values);
+  CHECK(n == 7);
+  CHECK(values[n - 1] == 149.0);
+  CHECK(std::is_sorted(times.begin(), times.begin() + static_cast<long>(n)));
+
+  // Unknown key or a field the window does not aggregate: nothing.
+  CHECK(raw->samples(h.key("never-sent"), h.field("vib"), times, values) == 0);
+  CHECK(raw->samples(m, h.field("pressure"), times, values) == 0);
 }
 
 }  // namespace
