@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <new>
 
 namespace vigil::runtime {
 
@@ -36,8 +38,17 @@ void Doorbell::wait_for(Nanos timeout) noexcept {
   rung_ = false;
 }
 
+void IngestQueue::FreeRing::operator()(Event* ring) const noexcept { std::free(ring); }
+
+// Event is an implicit-lifetime aggregate, so calloc's storage holds Events; a slot is always
+// written by push() before pop() reads it.
 IngestQueue::IngestQueue(std::size_t capacity, OverflowPolicy policy, Doorbell* doorbell)
-    : ring_(std::make_unique<Event[]>(capacity)), capacity_(capacity), policy_(policy), doorbell_(doorbell) {}
+    : ring_(static_cast<Event*>(std::calloc(capacity, sizeof(Event)))),
+      capacity_(capacity),
+      policy_(policy),
+      doorbell_(doorbell) {
+  if (!ring_) throw std::bad_alloc();
+}
 
 namespace {
 // A value that continues the record before it (not its first value).

@@ -67,7 +67,12 @@ class IngestQueue {
   std::size_t high_water() const noexcept { return high_water_.load(std::memory_order_relaxed); }
 
  private:
-  std::unique_ptr<Event[]> ring_;
+  struct FreeRing {
+    void operator()(Event* ring) const noexcept;
+  };
+  // Zeroed pages from calloc: memory is resident only up to the fill level reached, not the
+  // whole capacity from the start (65536 events are 2 MiB).
+  std::unique_ptr<Event[], FreeRing> ring_;
   std::size_t capacity_;
   std::size_t head_ = 0;  // next to pop
   std::size_t count_ = 0;
