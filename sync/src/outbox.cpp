@@ -370,7 +370,7 @@ Result<void> Outbox::Impl::prepare_writes() {
     rc = prepare(select_routine,
                  "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
                  "priority, format, payload, created_ns, flags "
-                 "FROM outbox WHERE seq > ?1 AND priority <= 0 ORDER BY seq LIMIT ?2");
+                 "FROM outbox WHERE seq > ?1 AND priority = 0 ORDER BY seq LIMIT ?2");
   if (rc == SQLITE_OK)
     rc = prepare(select_alerts,
                  "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "

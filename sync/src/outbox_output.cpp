@@ -44,6 +44,9 @@ constexpr ConfigKey kOutboxKeys[] = {
      16, 10'000'000},
     {"topic", KeyType::string, Required::no, "vigil/{gateway}/{pipeline}/{key}",
      "Topic stored with each summary; {gateway}, {pipeline} and {key} are replaced."},
+    {"keep_all", KeyType::boolean, Required::no, "false",
+     "Also store the summaries a pipeline's forward policy kept local, as priority -1 rows: never "
+     "published; for inspection with vigil outbox."},
 };
 
 // Ring memory per summary of queue_depth. A typical summary (topic, names and a JSON object
@@ -74,7 +77,7 @@ struct RecordHeader {
   std::uint16_t pipeline_size = 0;
   std::uint16_t key_size = 0;
   std::uint8_t flags = 0;
-  std::uint8_t unused = 0;
+  std::int8_t priority = 0;  // -1 kept local (keep_all), 0 routine, > 0 alert
   std::int64_t start_ms = 0;
   std::int64_t end_ms = 0;
   std::int64_t created_ns = 0;
@@ -163,7 +166,7 @@ class SummaryRing {
       row.end_ms = h.end_ms;
       row.created_ns = h.created_ns;
       row.flags = h.flags;
-      row.priority = 0;
+      row.priority = h.priority;
       row.format = "json";
       position += h.size;
       return true;
@@ -210,6 +213,7 @@ struct OutboxSettings {
   std::size_t batch = 512;
   std::size_t queue_depth = 16384;
   std::vector<TopicPart> topic;
+  bool keep_all = false;
 };
 
 class OutboxOutput final : public runtime::Output {
@@ -272,6 +276,10 @@ class OutboxOutput final : public runtime::Output {
 
   void emit(const runtime::Summary& summary) noexcept override {
     std::lock_guard lock(push_mutex_);
+    if (!summary.forward && !settings_.keep_all) {
+      held_.add();
+      return;
+    }
     if (!accepting_) {
       dropped_.add();
       return;
@@ -291,6 +299,7 @@ class OutboxOutput final : public runtime::Output {
     header.end_ms = floor_ms(summary.end);
     header.created_ns = wall_.now();
     header.flags = summary.flags;
+    header.priority = summary.forward ? static_cast<std::int8_t>(std::min<int>(summary.priority, INT8_MAX)) : -1;
     if (!ring_.try_push(header, topic_, pipeline, summary.key_name, json_)) {
       dropped_.add();
       return;
@@ -305,6 +314,7 @@ class OutboxOutput final : public runtime::Output {
                       " rows written, " + std::to_string(dropped_.get()) + " dropped, " +
                       std::to_string(write_errors_.get()) + " write errors";
     if (lost_.get() > 0) out += ", " + std::to_string(lost_.get()) + " not written at stop";
+    if (held_.get() > 0) out += ", " + std::to_string(held_.get()) + " not forwarded (not stored)";
     return out;
   }
 
@@ -429,6 +439,7 @@ class OutboxOutput final : public runtime::Output {
   runtime::Counter write_errors_;  // writer thread
   runtime::Counter lost_;          // writer thread
   runtime::Counter dropped_;       // producers, under push_mutex_
+  runtime::Counter held_;          // producers: not forwarded and not kept (keep_all off)
 };
 
 std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) {
@@ -450,12 +461,14 @@ std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) 
     return nullptr;
   }
   s.topic = std::move(topic.value());
+  s.keep_all = block.boolean("keep_all");
   return std::make_unique<OutboxOutput>(std::move(s));
 }
 
 constexpr runtime::OutputPlugin kOutboxPlugin{
     "outbox",
-    "Stores every summary in the SQLite outbox (WAL) until it is forwarded upstream.",
+    "Stores the summaries the pipelines forward (all of them with keep_all) in the SQLite outbox (WAL) "
+    "until they are sent upstream.",
     kOutboxKeys, &make_outbox};
 
 }  // namespace

@@ -210,6 +210,10 @@ class UpstreamOutput final : public runtime::Output {
   // Summaries reach the broker through the outbox file, not through here.
   void emit(const runtime::Summary&) noexcept override {}
 
+  // Payload bytes handed to the broker (a row sent again after a reconnect counts again: it
+  // left the gateway twice).
+  std::uint64_t bytes_forwarded() const noexcept override { return bytes_published_.get(); }
+
   std::string stats() const override {
     std::string out = "upstream " + settings_.broker + ": " + std::to_string(published_.get()) + " published, " +
                       std::to_string(acknowledged_.get()) + " acknowledged, " + std::to_string(resent_.get()) +
@@ -459,6 +463,7 @@ class UpstreamOutput final : public runtime::Output {
       mqtt::delivery_token_ptr token = client_->publish(topic_, data, size, 1, false, nullptr, listener_);
       inflight_.push_back(InFlight{row.seq, lane, std::move(token)});
       published_.add();
+      bytes_published_.add(size);
       if (backlog) resent_.add();
       if (lane == Outbox::Lane::alerts) alerts_.add();
       return true;
@@ -647,6 +652,7 @@ class UpstreamOutput final : public runtime::Output {
   std::thread thread_;
 
   runtime::Counter published_;
+  runtime::Counter bytes_published_;
   runtime::Counter acknowledged_;
   runtime::Counter resent_;
   runtime::Counter alerts_;

@@ -493,6 +493,25 @@ TEST_CASE("next_rows reads routine rows and alerts as separate lanes in seq orde
   CHECK(payload == "p5");
 }
 
+TEST_CASE("rows kept local (priority -1) are in neither lane of the publisher", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 5);
+  batch.rows[1].priority = -1;  // seq 2
+  batch.rows[3].priority = 1;   // seq 4
+  REQUIRE(outbox->append(batch.rows).ok());
+  std::vector<std::int64_t> routine, alerts;
+  REQUIRE(outbox->next_rows(Outbox::Lane::routine, 0, 100, [&](const vigil::sync::OutboxRecord& r) {
+    routine.push_back(r.seq);
+  }).ok());
+  REQUIRE(outbox->next_rows(Outbox::Lane::alerts, 0, 100, [&](const vigil::sync::OutboxRecord& r) {
+    alerts.push_back(r.seq);
+  }).ok());
+  CHECK(routine == std::vector<std::int64_t>{1, 3, 5});
+  CHECK(alerts == std::vector<std::int64_t>{4});
+  CHECK(vigil::test::Sqlite(dir.file("o.db")).integer("SELECT priority FROM outbox WHERE seq = 2") == -1);
+}
+
 TEST_CASE("remove deletes acknowledged rows in one transaction; seqs keep growing after it",
           "[sync][outbox]") {
   vigil::test::TempDir dir;

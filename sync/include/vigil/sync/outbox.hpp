@@ -29,7 +29,7 @@ struct OutboxRow {
   std::string_view key;
   std::int64_t start_ms = 0;  ///< window start, ms since the epoch
   std::int64_t end_ms = 0;    ///< window end, ms since the epoch; feeds the window marks
-  int priority = 0;           ///< higher is more important (alerts over routine summaries)
+  int priority = 0;           ///< -1 kept local (never published), 0 routine, > 0 alert
   std::string_view format;    ///< payload encoding: "json", later "flatbuffers"
   std::string_view payload;
   std::int64_t created_ns = 0;  ///< wall time the summary was emitted
@@ -88,8 +88,8 @@ class Outbox {
   /// are upgraded in one transaction when opened writable (1 -> 2: index of the alert lane).
   static constexpr int kSchemaVersion = 2;
 
-  /// Which rows the upstream publisher reads: routine summaries (priority <= 0) or alerts
-  /// (priority > 0), each in seq order.
+  /// Which rows the upstream publisher reads: routine summaries (priority 0) or alerts
+  /// (priority > 0), each in seq order. Rows of priority -1 (kept local) are in neither.
   enum class Lane : std::uint8_t { routine, alerts };
 
   /// Opens or creates the database at `path` (creating missing parent folders), in WAL mode.
