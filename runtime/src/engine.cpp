@@ -75,7 +75,7 @@ constexpr ConfigKey kForwardKeys[] = {
      "on_alarm: a raised alarm clears only once the column is this far back inside the limit.", 0},
     {"priority", KeyType::integer, Required::no, "1",
      "on_alarm: priority of a summary that raises or clears the alarm (above 0: the upstream alert "
-     "lane).",
+     "lane; evicted last from a full outbox).",
      1, 100},
 };
 constexpr ConfigKey kPipelineKeys[] = {
