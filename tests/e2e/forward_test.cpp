@@ -92,7 +92,7 @@ TEST_CASE("deadband replay prints every summary but stores only the forwarded on
   CHECK_THAT(r.err, Contains("\"bytes_in\":601,\"bytes_forwarded\":0}"));
 }
 
-TEST_CASE("keep_all stores the held summaries too, as priority -1 rows", "[e2e][forward]") {
+TEST_CASE("keep_all stores the held summaries too as priority -1 rows", "[e2e][forward]") {
   TempDir dir;
   const std::string config = write_config(dir, "{policy: deadband, column: temp_mean, band: 2}",
                                           "  outbox: {path: outbox.db, keep_all: true}\n");

@@ -135,7 +135,7 @@ TEST_CASE("policy deadband forwards the first window and then moves of more than
   CHECK(feed.run(policy, {20, 20.4, 20.5, 20.6, 20.2, 21.2, 21.5, 21.8}) == "F - - F - F - F");
 }
 
-TEST_CASE("policy deadband measures from the last forwarded value, not the last seen one",
+TEST_CASE("policy deadband measures from the last forwarded value and not from the last seen one",
           "[runtime][forward]") {
   ForwardPolicy policy(deadband(1.0), 4);
   Feed feed;
@@ -152,7 +152,7 @@ TEST_CASE("policy deadband in percent compares with a share of the last forwarde
   CHECK(feed.run(policy, {200, 215, 221, 200, 198, -10, -10.5, -11.5}) == "F - F - F F - F");
 }
 
-TEST_CASE("policy deadband forwards when the value appears or disappears, not while it stays missing",
+TEST_CASE("policy deadband forwards when the value appears or disappears but not while it stays missing",
           "[runtime][forward]") {
   ForwardPolicy policy(deadband(1.0), 4);
   Feed feed;
@@ -242,7 +242,7 @@ TEST_CASE("a key slot reused by a new key starts with a fresh state", "[runtime]
   CHECK(feed.decide(policy, 2, 10, 2, /*gen=*/1) == "F3");
 }
 
-TEST_CASE("forward decisions allocate nothing; their state is sized from max_keys up front",
+TEST_CASE("forward decisions allocate nothing and their state is sized from max_keys up front",
           "[runtime][forward][alloc]") {
   constexpr std::size_t kKeys = 500;
   ForwardSettings s = deadband(0.5);

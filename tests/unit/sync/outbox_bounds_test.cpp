@@ -120,7 +120,7 @@ class FileSizeLimit {
 
 }  // namespace
 
-TEST_CASE("max_bytes evicts local rows, then routine rows, then alerts, oldest first, with gap records",
+TEST_CASE("max_bytes evicts local rows then routine rows then alerts oldest first with gap records",
           "[sync][outbox][bounds]") {
   TempDir dir;
   const std::int64_t kMax = 256 * 1024;
@@ -182,7 +182,7 @@ TEST_CASE("max_bytes evicts local rows, then routine rows, then alerts, oldest f
   CHECK(db.text("PRAGMA integrity_check") == "ok");
 }
 
-TEST_CASE("max_bytes evicts alerts of the lowest priority first, oldest first, and never gap records",
+TEST_CASE("max_bytes evicts alerts of the lowest priority first and oldest first and never gap records",
           "[sync][outbox][bounds]") {
   TempDir dir;
   auto outbox = open_ok(dir.file("o.db"), {.gateway = "gw1", .max_bytes = 200 * 1024});
@@ -208,7 +208,7 @@ TEST_CASE("max_bytes evicts alerts of the lowest priority first, oldest first, a
         static_cast<std::int64_t>(outbox->evictions().gap_records));
 }
 
-TEST_CASE("max_age evicts rows older than the outbox clock allows, whatever their priority or wall time",
+TEST_CASE("max_age evicts rows older than the outbox clock allows whatever their priority or wall time",
           "[sync][outbox][bounds]") {
   TempDir dir;
   runtime::VirtualClock clock(1000 * kSecond);
@@ -265,7 +265,7 @@ TEST_CASE("the outbox clock counts downtime within one boot and resumes after a 
         std::vector<std::string>{std::to_string(10 * kSecond), std::to_string(100 * kSecond)});
 }
 
-TEST_CASE("a write beyond the file size limit fails cleanly, uses up no seq, and writing resumes after",
+TEST_CASE("a write beyond the file size limit fails cleanly and uses up no seq and writing resumes after",
           "[sync][outbox][bounds][disk]") {
   TempDir dir;
   auto outbox = open_ok(dir.file("o.db"), {.gateway = "gw1"});
@@ -291,7 +291,7 @@ TEST_CASE("a write beyond the file size limit fails cleanly, uses up no seq, and
   CHECK(after.back() == rows);
 }
 
-TEST_CASE("the outbox output keeps running on a full disk, counts failed writes and stores everything once "
+TEST_CASE("the outbox output keeps running on a full disk and counts failed writes and stores everything once "
           "there is room",
           "[sync][outbox_output][bounds][disk]") {
   TempDir dir;

@@ -53,7 +53,7 @@ struct Rows {
 
 }  // namespace
 
-TEST_CASE("a new outbox has schema version 3, WAL journal, its three tables and both indexes", "[sync][outbox]") {
+TEST_CASE("a new outbox has schema version 3 with WAL journal and its three tables and both indexes", "[sync][outbox]") {
   vigil::test::TempDir dir;
   auto path = dir.file("outbox.db");
   open_ok(path);
@@ -440,7 +440,7 @@ TEST_CASE("tail_start gives the seq the last n rows begin at, counting rows acro
   CHECK(outbox->tail_start(0).value() == 7);
 }
 
-TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open, keeping its rows",
+TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open and keeps its rows",
           "[sync][outbox]") {
   vigil::test::TempDir dir;
   const auto path = dir.file("o.db");
