@@ -675,6 +675,19 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
                          "\"); put the outbox on a local filesystem");
     rc = impl->exec(options.durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     if (rc == SQLITE_OK) rc = impl->exec(kJournalSizeLimit);
+    if (rc == SQLITE_OK && options.max_bytes > 0) {
+      // The WAL sits beside the database and is not part of its pages: with SQLite's defaults
+      // it grows to 1000 pages before a checkpoint. A small outbox checkpoints after a quarter
+      // of max_bytes instead (and truncates the WAL to that), so database and WAL together stay
+      // near 1.25 x max_bytes plus one batch, rather than filling a small file system.
+      std::int64_t page_size = 4096;
+      rc = impl->query_int("PRAGMA page_size", page_size);
+      const std::int64_t quarter = options.max_bytes / 4;
+      const std::int64_t pages = std::clamp<std::int64_t>(quarter / std::max<std::int64_t>(page_size, 512), 16, 1000);
+      const std::string tune = "PRAGMA wal_autocheckpoint=" + std::to_string(pages) +
+                               "; PRAGMA journal_size_limit=" + std::to_string(std::min<std::int64_t>(quarter, 4194304));
+      if (rc == SQLITE_OK) rc = impl->exec(tune.c_str());
+    }
     if (rc != SQLITE_OK) return impl->error("cannot configure", rc);
   }
 

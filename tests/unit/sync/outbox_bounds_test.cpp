@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -179,6 +180,20 @@ TEST_CASE("max_bytes evicts local rows then routine rows then alerts oldest firs
   auto reopened = open_ok(dir.file("o.db"), {.gateway = "gw1"});
   CHECK(reopened->stats()->evicted.rows == evicted.rows);
   CHECK(reopened->stats()->evicted.gap_records == evicted.gap_records);
+  CHECK(db.text("PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("with max_bytes the WAL beside the database is checkpointed and truncated at a quarter of the bound",
+          "[sync][outbox][bounds]") {
+  TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"), {.gateway = "gw1", .max_bytes = 256 * 1024});
+  // 400 KB of rows in 20 KB transactions: SQLite's default would keep all of it in the WAL
+  // (no checkpoint before 1000 pages).
+  for (int i = 0; i < 20; ++i) append(*outbox, 20, 0);
+  const auto wal = std::filesystem::file_size(dir.file("o.db-wal"));
+  CHECK(wal <= 128 * 1024);
+  CHECK(std::filesystem::file_size(dir.file("o.db")) + wal <= 256 * 1024 * 5 / 4 + 32 * 1024);
+  Sqlite db(dir.file("o.db"));
   CHECK(db.text("PRAGMA integrity_check") == "ok");
 }
 
