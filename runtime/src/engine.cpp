@@ -1,9 +1,11 @@
 #include "vigil/runtime/engine.hpp"
+#include "vigil/runtime/forward_policy.hpp"
 #include "vigil/runtime/summary_buffer.hpp"
 #include "vigil/runtime/sharded_operator.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <thread>
 #include <filesystem>
 #include <unistd.h>
@@ -45,6 +47,39 @@ constexpr ConfigKey kSourceCommonKeys[] = {
     {"overflow", KeyType::choice, Required::no, {}, "What a full queue does: block (default for simulator/replay), drop_oldest, drop_newest (default for live inputs).", kNoMin, kNoMax, kOverflow},
 };
 constexpr std::string_view kWatermarkScopes[] = {"per_key", "per_source"};
+constexpr std::string_view kForwardModes[] = {"always", "every", "deadband", "on_alarm"};
+constexpr ConfigKey kForwardKeys[] = {
+    {"policy", KeyType::choice, Required::no, "always",
+     "Which summaries go upstream: always; every (a heartbeat per key); deadband (a key's column moved "
+     "more than a band); on_alarm (a threshold alarm on a column was raised or cleared).",
+     kNoMin, kNoMax, kForwardModes},
+    {"windows", KeyType::integer, Required::no, {},
+     "every: forward one window in N per key (the first one, then every N-th); deadband, on_alarm: "
+     "also forward a key's window after N - 1 held ones (heartbeat).",
+     1, 1'000'000'000},
+    {"interval", KeyType::duration, Required::no, {},
+     "every: forward a key's window once its end is this much event time after the last forwarded "
+     "one's; deadband, on_alarm: the same as a heartbeat.",
+     static_cast<double>(kNanosPerMilli)},
+    {"column", KeyType::string, Required::no, {},
+     "deadband, on_alarm: the summary column watched (e.g. temp_mean, anomaly, or count)."},
+    {"band", KeyType::real, Required::no, {},
+     "deadband: forward when the column moved more than this (absolute) since the key's last "
+     "forwarded value.",
+     0},
+    {"percent", KeyType::real, Required::no, {},
+     "deadband: forward when the column moved more than this percentage of the key's last forwarded "
+     "value.",
+     0, 1e9},
+    {"above", KeyType::real, Required::no, {}, "on_alarm: the alarm is raised while the column is above this."},
+    {"below", KeyType::real, Required::no, {}, "on_alarm: the alarm is raised while the column is below this."},
+    {"hysteresis", KeyType::real, Required::no, "0",
+     "on_alarm: a raised alarm clears only once the column is this far back inside the limit.", 0},
+    {"priority", KeyType::integer, Required::no, "1",
+     "on_alarm: priority of a summary that raises or clears the alarm (above 0: the upstream alert "
+     "lane; evicted last from a full outbox).",
+     1, 100},
+};
 constexpr ConfigKey kPipelineKeys[] = {
     {"name", KeyType::string, Required::yes, {}, "Name shown in every summary."},
     {"from", KeyType::string_list, Required::yes, {}, "Sources this pipeline reads."},
@@ -52,6 +87,7 @@ constexpr ConfigKey kPipelineKeys[] = {
     {"aggregates", KeyType::any, Required::yes, {}, "List of aggregates: count, mean(temp), max(vib) as vib_peak, ..."},
     {"watermark", KeyType::choice, Required::no, "per_key", "Watermark scope: per_key (each key its own clock) or per_source.", kNoMin, kNoMax, kWatermarkScopes},
     {"workers", KeyType::integer, Required::no, "1", "Threads this pipeline's windows run on; keys are shared out by key-table slot (slot mod workers) and the output is identical to one worker. Needs watermark: per_key.", 1, 64},
+    {"forward", KeyType::object, Required::no, {}, "Which summaries go upstream (default: all); the others stay local. See docs/outputs.md.", kNoMin, kNoMax, {}, kForwardKeys},
 };
 
 std::string host_name() {
@@ -60,13 +96,104 @@ std::string host_name() {
   return buf;
 }
 
+// Reads the `forward:` block of a pipeline whose summaries have `schema`. Reports every problem
+// into `diag`; true when `out` is usable.
+bool read_forward(const ConfigNode& pipeline, const SummarySchema& schema, const std::string& path,
+                  Diagnostics& diag, ForwardSettings& out) {
+  const ConfigNode* node = pipeline.find("forward");
+  if (node == nullptr) return true;
+  const std::size_t before = diag.lines().size();
+  Block b(node, kForwardKeys);
+  const std::string where = path + ".forward";
+  auto fail = [&](std::string_view key, const std::string& message) {
+    const ConfigNode* at = node->find(key);
+    diag.error(at ? at->mark : node->mark, key.empty() ? where : where + "." + std::string(key), message);
+  };
+  const std::string policy = b.string("policy");
+  out.mode = policy == "every" ? ForwardMode::every
+             : policy == "deadband" ? ForwardMode::deadband
+             : policy == "on_alarm" ? ForwardMode::on_alarm
+                                    : ForwardMode::always;
+  // Each key means something for some policies only; a key the policy ignores is a mistake.
+  struct Use {
+    std::string_view key;
+    std::string_view policies;
+    bool fits;
+  };
+  const bool every = out.mode == ForwardMode::every, deadband = out.mode == ForwardMode::deadband,
+             alarm = out.mode == ForwardMode::on_alarm;
+  const Use uses[] = {{"windows", "every, deadband and on_alarm", !(out.mode == ForwardMode::always)},
+                      {"interval", "every, deadband and on_alarm", !(out.mode == ForwardMode::always)},
+                      {"column", "deadband and on_alarm", deadband || alarm},
+                      {"band", "deadband", deadband},
+                      {"percent", "deadband", deadband},
+                      {"above", "on_alarm", alarm},
+                      {"below", "on_alarm", alarm},
+                      {"hysteresis", "on_alarm", alarm},
+                      {"priority", "on_alarm", alarm}};
+  for (const Use& u : uses)
+    if (b.has(u.key) && !u.fits)
+      fail(u.key, "applies to policy " + std::string(u.policies) + " only, not " + policy + "; remove it");
+  if (b.has("windows")) out.windows = b.integer("windows");
+  if (b.has("interval")) out.interval = b.duration("interval");
+  if (every && b.has("windows") == b.has("interval"))
+    fail("", "policy every needs one of windows (forward one window in N) or interval (e.g. 5m)");
+  if (deadband || alarm) {
+    if (!b.has("column")) {
+      fail("", "policy " + policy + " needs column: the summary column to watch (" +
+                   [&] {
+                     std::string names = "count";
+                     for (const auto& c : schema.columns) names += ", " + c;
+                     return names;
+                   }() +
+                   ")");
+    } else {
+      const std::string column = b.string("column");
+      const auto it = std::find(schema.columns.begin(), schema.columns.end(), column);
+      if (it != schema.columns.end()) {
+        out.column = static_cast<int>(it - schema.columns.begin());
+      } else if (column == "count") {
+        out.column = kCountColumn;
+      } else {
+        std::string names = "count";
+        for (const auto& c : schema.columns) names += ", " + c;
+        fail("column", "\"" + column + "\" is not a column of this pipeline's summaries; columns: " + names);
+      }
+    }
+  }
+  if (deadband) {
+    if (b.has("band") == b.has("percent"))
+      fail("", "policy deadband needs one of band (absolute, e.g. 0.5) or percent (e.g. 2)");
+    if (b.has("band")) out.band = b.real("band");
+    if (b.has("percent")) out.percent = b.real("percent");
+  }
+  if (alarm) {
+    out.has_above = b.has("above");
+    out.has_below = b.has("below");
+    if (out.has_above) out.above = b.real("above");
+    if (out.has_below) out.below = b.real("below");
+    out.hysteresis = b.real("hysteresis");
+    out.priority = static_cast<std::uint8_t>(b.integer("priority"));
+    if (!out.has_above && !out.has_below)
+      fail("", "policy on_alarm needs above, below or both: the limits of the column");
+    if (out.has_above && out.has_below && out.below + out.hysteresis >= out.above - out.hysteresis)
+      fail("below", "must be below above by more than twice the hysteresis, so a value can be normal");
+  }
+  return diag.lines().size() == before;
+}
+
+// Hands every summary to every output, after the pipeline's forward policy marked it.
 class FanOut final : public SummarySink {
  public:
   void emit(const Summary& s) noexcept override {
-    for (auto* o : outputs) o->emit(s);
+    Summary marked = s;
+    const std::size_t p = s.schema ? s.schema->pipeline_index : 0;
+    if (p < policies.size() && policies[p]) policies[p]->decide(marked);
+    for (auto* o : outputs) o->emit(marked);
     emitted.add();
   }
   std::vector<Output*> outputs;
+  std::vector<std::unique_ptr<ForwardPolicy>> policies;  // by pipeline index; set at load
   Counter emitted;
 };
 
@@ -116,7 +243,25 @@ struct Engine::Impl {
   void dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended);
   void flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode);
   void evict_idle_keys();
+  const ForwardPolicy* policy_of(const Operator& op) const noexcept {
+    const std::size_t p = op.schema().pipeline_index;
+    return p < fanout.policies.size() ? fanout.policies[p].get() : nullptr;
+  }
+  ForwardTotals forward_totals() const noexcept;
 };
+
+Engine::ForwardTotals Engine::Impl::forward_totals() const noexcept {
+  ForwardTotals t;
+  for (std::size_t i = 0; i < sources.size(); ++i)
+    if (sources[i] && (source_selected.empty() || source_selected[i])) t.bytes_in += sources[i]->counters().bytes.get();
+  for (const auto& p : fanout.policies) {
+    if (!p) continue;
+    t.forwarded += p->counters().forwarded.get();
+    t.held += p->counters().held.get();
+  }
+  for (const auto& o : outputs) t.bytes_forwarded += o->bytes_forwarded();
+  return t;
+}
 
 std::string describe_core_keys() {
   std::string out;
@@ -316,6 +461,10 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
       continue;
     }
     if (diag.lines().size() != before) continue;
+    ForwardSettings forward;
+    if (!read_forward(node, op->schema(), path, diag, forward)) continue;
+    if (fanout.policies.size() <= i) fanout.policies.resize(i + 1);
+    fanout.policies[i] = std::make_unique<ForwardPolicy>(forward, limits.max_keys);
     if (workers > 1) {
       // One operator per worker, each over its share of the key slots; the first one's
       // problems (if any) were reported above, the others are built from the same config.
@@ -422,6 +571,8 @@ void Engine::replace_source(SourceIndex index, std::unique_ptr<Source> source) {
 }
 
 const std::string& Engine::gateway() const noexcept { return impl_->gateway; }
+
+Engine::ForwardTotals Engine::forward_totals() const noexcept { return impl_->forward_totals(); }
 
 void Engine::Impl::flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode) {
   for (std::size_t p : which) pipelines[p]->flush(mode, *stage);
@@ -652,10 +803,21 @@ std::string Engine::stats_json() const {
     out += ",\"incomplete\":" + std::to_string(c.incomplete.get());
     out += ",\"truncated\":" + std::to_string(c.truncated.get());
     out += ",\"state_bytes\":" + std::to_string(m.pipelines[i]->state_bytes());
+    if (const ForwardPolicy* f = m.policy_of(*m.pipelines[i])) {
+      out += ",\"forwarded\":" + std::to_string(f->counters().forwarded.get());
+      out += ",\"held\":" + std::to_string(f->counters().held.get());
+      out += ",\"alarms_raised\":" + std::to_string(f->counters().alarms_raised.get());
+      out += ",\"alarms_cleared\":" + std::to_string(f->counters().alarms_cleared.get());
+    }
     out += '}';
   }
+  const ForwardTotals t = m.forward_totals();
   out += "],\"evicted_keys\":" + std::to_string(m.evicted.get());
-  out += ",\"summaries\":" + std::to_string(m.fanout.emitted.get()) + "}";
+  out += ",\"summaries\":" + std::to_string(m.fanout.emitted.get());
+  out += ",\"forwarded\":" + std::to_string(t.forwarded);
+  out += ",\"held\":" + std::to_string(t.held);
+  out += ",\"bytes_in\":" + std::to_string(t.bytes_in);
+  out += ",\"bytes_forwarded\":" + std::to_string(t.bytes_forwarded) + "}";
   return out;
 }
 
@@ -678,6 +840,16 @@ std::string Engine::stats_text() const {
            " over key capacity\n";
   }
   for (const auto& o : m.outputs) out += o->stats() + "\n";
+  const ForwardTotals t = m.forward_totals();
+  out += "forward: " + std::to_string(t.forwarded) + " summaries selected for upstream, " + std::to_string(t.held) +
+         " kept local only; " + std::to_string(t.bytes_in) + " bytes in (raw source payloads), " +
+         std::to_string(t.bytes_forwarded) + " bytes forwarded (payloads published upstream)";
+  if (t.bytes_in > 0 && t.bytes_forwarded > 0) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof ratio, "%.1f", static_cast<double>(t.bytes_in) / static_cast<double>(t.bytes_forwarded));
+    out += std::string(" (") + ratio + ":1)";
+  }
+  out += "\n";
   return out;
 }
 

@@ -39,6 +39,8 @@ constexpr ConfigKey kConsoleKeys[] = {
      runtime::kNoMin, runtime::kNoMax, kFormats},
     {"path", KeyType::string, Required::no, {},
      "File the lines are appended to (relative to the config file's folder); absent: standard output."},
+    {"forwarded_only", KeyType::boolean, Required::no, "false",
+     "Print only the summaries the pipelines' forward policies send upstream; default: every summary."},
 };
 
 // nullptr stands for stdout, which is not a constant expression.
@@ -46,8 +48,8 @@ std::atomic<std::FILE*> default_console_stream{nullptr};
 
 class ConsoleOutput final : public runtime::Output {
  public:
-  ConsoleOutput(std::FILE* stream, std::string path, std::string shown_path)
-      : stream_(stream), path_(std::move(path)), shown_path_(std::move(shown_path)) {}
+  ConsoleOutput(std::FILE* stream, std::string path, std::string shown_path, bool forwarded_only)
+      : stream_(stream), path_(std::move(path)), shown_path_(std::move(shown_path)), forwarded_only_(forwarded_only) {}
 
   ~ConsoleOutput() override { stop(); }
   ConsoleOutput(const ConsoleOutput&) = delete;
@@ -92,6 +94,7 @@ class ConsoleOutput final : public runtime::Output {
   }
 
   void emit(const runtime::Summary& summary) noexcept override {
+    if (forwarded_only_ && !summary.forward) return;
     std::lock_guard lock(mutex_);
     if (stream_ == nullptr) {
       dropped_.add();
@@ -170,6 +173,7 @@ class ConsoleOutput final : public runtime::Output {
   bool owns_stream_ = false;
   std::string path_;        // resolved file path; empty: the stream given at construction
   std::string shown_path_;  // as the user wrote it, for messages
+  bool forwarded_only_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   bool started_ = false;
@@ -185,10 +189,11 @@ class ConsoleOutput final : public runtime::Output {
 
 std::unique_ptr<runtime::Output> make_console(const runtime::OutputSetup& setup) {
   std::string path = setup.block.string("path");
+  const bool forwarded_only = setup.block.boolean("forwarded_only");
   std::FILE* stream = default_console_stream.load(std::memory_order_acquire);
   if (stream == nullptr) stream = stdout;
-  if (path.empty()) return std::make_unique<ConsoleOutput>(stream, std::string(), std::string());
-  return std::make_unique<ConsoleOutput>(nullptr, resolve_path(path, setup.config_dir), path);
+  if (path.empty()) return std::make_unique<ConsoleOutput>(stream, std::string(), std::string(), forwarded_only);
+  return std::make_unique<ConsoleOutput>(nullptr, resolve_path(path, setup.config_dir), path, forwarded_only);
 }
 
 constexpr runtime::OutputPlugin kConsolePlugin{

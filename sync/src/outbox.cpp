@@ -1,8 +1,10 @@
 #include "vigil/sync/outbox.hpp"
 
 #include <sqlite3.h>
+#include <time.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -48,6 +50,39 @@ CREATE TABLE window_marks(
 // routine backlog (which may be millions of rows after a long outage).
 constexpr const char* kSchema2 =
     "CREATE INDEX IF NOT EXISTS outbox_alerts ON outbox(seq) WHERE priority > 0";
+
+// Schema 3: the outbox clock of each row (for max_age; rows of older versions read 0, as old
+// as the clock itself) and the eviction order (priority, then seq) as an index, so evicting
+// never sorts the table.
+constexpr const char* kSchema3Column =
+    "ALTER TABLE outbox ADD COLUMN created_clock_ns INTEGER NOT NULL DEFAULT 0";
+constexpr const char* kSchema3Index = "CREATE INDEX IF NOT EXISTS outbox_eviction ON outbox(priority, seq)";
+
+// An eviction pass frees pages down to this share of max_bytes, so the next one comes only
+// after the outbox grew by a tenth of its bound again, not at every append.
+constexpr std::int64_t kLowWaterPercent = 90;
+// What a row costs besides its texts (record header, integers, two index entries), for the
+// estimate of how many rows free enough pages; the pages are measured again after each pass.
+constexpr std::int64_t kRowOverhead = 64;
+constexpr int kMaxEvictionRounds = 16;
+
+// CLOCK_BOOTTIME: monotonic, unaffected by NTP steps, and it keeps counting while the board
+// is suspended.
+class BootClock final : public runtime::Clock {
+ public:
+  runtime::Nanos now() const noexcept override {
+    timespec ts{};
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    return static_cast<runtime::Nanos>(ts.tv_sec) * runtime::kNanosPerSecond + ts.tv_nsec;
+  }
+};
+
+std::string read_boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
+}
 
 // The WAL file is truncated back to this size after a checkpoint, so a burst of writes
 // during an uplink outage does not leave a large file behind on a small SD card.
@@ -163,6 +198,17 @@ struct Outbox::Impl {
   int schema_version = 0;
   std::string created;
   std::int64_t next_seq = 1;
+  std::int64_t max_bytes = 0;
+  runtime::Nanos max_age = 0;
+  BootClock boot_clock;
+  const runtime::Clock* clock = &boot_clock;
+  std::string boot_id;
+  runtime::Nanos clock_base = 0;    // outbox clock when the database was opened
+  runtime::Nanos clock_origin = 0;  // clock->now() when it was opened
+  std::int64_t page_size = 4096;
+  EvictionStats evicted;            // since creation; in meta "evicted"
+  std::vector<std::int64_t> victims;  // seqs chosen by one eviction pass (writer thread)
+  std::string gap_payload;
   OutboxRecord scratch;  // reused by next_rows(), keeps its strings' capacity
   // Prepared once and reset after each use (declared after db: finalized before it closes).
   Statement begin;
@@ -175,6 +221,9 @@ struct Outbox::Impl {
   Statement select_alerts;
   Statement delete_row;
   Statement select_max_seq;
+  Statement eviction_order;
+  Statement oldest_rows;
+  Statement store_meta;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -244,12 +293,43 @@ struct Outbox::Impl {
   void abandon_transaction() noexcept {
     if (!sqlite3_get_autocommit(db) && rollback.get() != nullptr) run(rollback.get());
     if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
-    for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get(), delete_row.get()}) {
+    for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get(), delete_row.get(),
+                       eviction_order.get(), oldest_rows.get(), store_meta.get()}) {
       sqlite3_reset(stmt);
       sqlite3_clear_bindings(stmt);
     }
   }
 
+  runtime::Nanos clock_now() const noexcept { return clock_base + (clock->now() - clock_origin); }
+
+  // Bytes of pages in use (the file keeps freed pages for reuse; they do not count).
+  int used_bytes(std::int64_t& out) noexcept {
+    std::int64_t pages = 0, free_pages = 0;
+    int rc = query_int("PRAGMA page_count", pages);
+    if (rc == SQLITE_OK) rc = query_int("PRAGMA freelist_count", free_pages);
+    out = (pages - free_pages) * page_size;
+    return rc;
+  }
+
+  int put_meta(std::string_view key, std::string_view value) noexcept {
+    sqlite3_stmt* stmt = store_meta.get();
+    bind_text(stmt, 1, key);
+    bind_text(stmt, 2, value);
+    int rc = run(stmt);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+  }
+
+  // What one eviction (one reason, one transaction) removed, for its gap record.
+  struct Evicted {
+    std::int64_t first = 0;
+    std::int64_t last = 0;
+    std::uint64_t rows = 0;
+    std::uint64_t bytes = 0;
+  };
+  int delete_victims(Evicted& gone) noexcept;
+  int write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq, EvictionStats& pass_total) noexcept;
+  int enforce_locked(std::int64_t& seq, EvictionStats& pass_total) noexcept;
+  int store_clock() noexcept;
   Result<void> create_schema(const OutboxOptions& options);
   Result<void> migrate(std::int64_t from_version);
   Result<void> load_meta(const OutboxOptions& options);
@@ -281,11 +361,13 @@ Result<void> Outbox::Impl::create_schema(const OutboxOptions& options) {
   }
   rc = exec(kCreateSchema);
   if (rc == SQLITE_OK) rc = exec(kSchema2);
+  if (rc == SQLITE_OK) rc = exec(kSchema3Column);
+  if (rc == SQLITE_OK) rc = exec(kSchema3Index);
   if (rc == SQLITE_OK) rc = write_meta("gateway", options.gateway);
   if (rc == SQLITE_OK) rc = write_meta("epoch", random_epoch());
   if (rc == SQLITE_OK) rc = write_meta("created", utc_now_rfc3339());
   if (rc == SQLITE_OK) rc = write_meta("next_seq", "1");
-  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 2");
+  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 3");
   if (rc == SQLITE_OK) rc = exec("COMMIT");
   if (rc != SQLITE_OK) {
     Error e = error("cannot create the outbox", rc);
@@ -304,6 +386,12 @@ Result<void> Outbox::Impl::migrate(std::int64_t from_version) {
   std::int64_t version = from_version;
   rc = query_int("PRAGMA user_version", version);
   if (rc == SQLITE_OK && version < 2) rc = exec(kSchema2);
+  if (rc == SQLITE_OK && version < 3) {
+    std::int64_t has_column = 0;
+    rc = query_int("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'created_clock_ns'", has_column);
+    if (rc == SQLITE_OK && has_column == 0) rc = exec(kSchema3Column);
+    if (rc == SQLITE_OK) rc = exec(kSchema3Index);
+  }
   if (rc == SQLITE_OK && version < kSchemaVersion) {
     const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
     rc = exec(set.c_str());
@@ -344,6 +432,31 @@ Result<void> Outbox::Impl::load_meta(const OutboxOptions& options) {
   if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
   next_seq = std::max({stored_next, max_seq + 1, std::int64_t{1}});
 
+  std::string evicted_text;
+  rc = read_meta("evicted", evicted_text, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  unsigned long long rows = 0, bytes = 0, gaps = 0;
+  if (found && std::sscanf(evicted_text.c_str(), "%llu %llu %llu", &rows, &bytes, &gaps) == 3)
+    evicted = EvictionStats{rows, bytes, gaps};
+
+  // The outbox clock goes on from where the last writer left it; within the same boot it also
+  // counts the time no Vigil had the outbox open (the boot clock kept running). After a reboot
+  // that time is unknown (no RTC, NTP not yet synced): it is not counted, so rows are never
+  // expired early.
+  std::string clock_text;
+  rc = read_meta("clock", clock_text, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  clock_origin = clock->now();
+  long long stored_clock = 0, stored_boot_ns = 0;
+  char stored_boot[64] = {};
+  if (found && std::sscanf(clock_text.c_str(), "%lld %63s %lld", &stored_clock, stored_boot, &stored_boot_ns) == 3) {
+    clock_base = stored_clock;
+    if (!boot_id.empty() && boot_id == stored_boot && clock_origin >= stored_boot_ns)
+      clock_base += clock_origin - stored_boot_ns;
+  }
+  rc = query_int("PRAGMA page_size", page_size);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+
   if (!read_only && !options.gateway.empty() && options.gateway != gateway) {
     rc = write_meta("gateway", options.gateway);
     if (rc != SQLITE_OK) return error("cannot store the gateway id", rc);
@@ -359,8 +472,8 @@ Result<void> Outbox::Impl::prepare_writes() {
   if (rc == SQLITE_OK)
     rc = prepare(insert_row,
                  "INSERT INTO outbox(seq, topic, pipeline, key, window_start_ms, window_end_ms, "
-                 "priority, format, payload, created_ns, flags) "
-                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+                 "priority, format, payload, created_ns, flags, created_clock_ns) "
+                 "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
   if (rc == SQLITE_OK)
     rc = prepare(upsert_mark,
                  "INSERT INTO window_marks(pipeline, key, last_end_ms) VALUES(?1, ?2, ?3) "
@@ -370,7 +483,7 @@ Result<void> Outbox::Impl::prepare_writes() {
     rc = prepare(select_routine,
                  "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
                  "priority, format, payload, created_ns, flags "
-                 "FROM outbox WHERE seq > ?1 AND priority <= 0 ORDER BY seq LIMIT ?2");
+                 "FROM outbox WHERE seq > ?1 AND priority = 0 ORDER BY seq LIMIT ?2");
   if (rc == SQLITE_OK)
     rc = prepare(select_alerts,
                  "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
@@ -382,8 +495,124 @@ Result<void> Outbox::Impl::prepare_writes() {
     rc = prepare(store_next_seq,
                  "INSERT INTO meta(key, value) VALUES('next_seq', ?1) "
                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  if (rc == SQLITE_OK)
+    rc = prepare(eviction_order,
+                 "SELECT seq, length(payload), length(payload) + length(topic) + length(pipeline) + length(key) "
+                 "FROM outbox WHERE priority < ?1 ORDER BY priority, seq");
+  if (rc == SQLITE_OK)
+    rc = prepare(oldest_rows,
+                 "SELECT seq, length(payload), created_clock_ns FROM outbox WHERE priority < ?1 ORDER BY seq");
+  if (rc == SQLITE_OK)
+    rc = prepare(store_meta,
+                 "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   if (rc != SQLITE_OK) return error("cannot prepare statements", rc);
   return ok();
+}
+
+int Outbox::Impl::store_clock() noexcept {
+  char text[160];
+  std::snprintf(text, sizeof text, "%lld %s %lld", static_cast<long long>(clock_now()),
+                boot_id.empty() ? "-" : boot_id.c_str(), static_cast<long long>(clock->now()));
+  return put_meta("clock", text);
+}
+
+// Deletes the rows in `victims` (pairs of seq and payload bytes) and adds them to `gone`.
+int Outbox::Impl::delete_victims(Evicted& gone) noexcept {
+  sqlite3_stmt* del = delete_row.get();
+  for (std::size_t i = 0; i + 1 < victims.size(); i += 2) {
+    gone.first = gone.rows == 0 ? victims[i] : std::min(gone.first, victims[i]);
+    gone.last = gone.rows == 0 ? victims[i] : std::max(gone.last, victims[i]);
+    ++gone.rows;
+    gone.bytes += static_cast<std::uint64_t>(victims[i + 1]);
+    sqlite3_bind_int64(del, 1, victims[i]);
+    const int rc = run(del);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  victims.clear();
+  return SQLITE_OK;
+}
+
+// Writes the gap record of `gone` with seq `seq` (then advanced): the seqs in [first, last]
+// that a consumer did not receive were evicted, not lost. Inside the caller's transaction.
+int Outbox::Impl::write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq,
+                            EvictionStats& pass_total) noexcept {
+  if (gone.rows == 0) return SQLITE_OK;
+  char payload[200];
+  std::snprintf(payload, sizeof payload,
+                "{\"first\":%lld,\"last\":%lld,\"rows\":%llu,\"bytes\":%llu,\"reason\":\"%.*s\"}",
+                static_cast<long long>(gone.first), static_cast<long long>(gone.last),
+                static_cast<unsigned long long>(gone.rows), static_cast<unsigned long long>(gone.bytes),
+                static_cast<int>(reason.size()), reason.data());
+  gap_payload = payload;
+  sqlite3_stmt* insert = insert_row.get();
+  sqlite3_bind_int64(insert, 1, seq);
+  bind_text(insert, 2, "");
+  bind_text(insert, 3, "");
+  bind_text(insert, 4, "");
+  sqlite3_bind_int64(insert, 5, 0);
+  sqlite3_bind_int64(insert, 6, 0);
+  sqlite3_bind_int(insert, 7, kGapPriority);
+  bind_text(insert, 8, kGapFormat);
+  bind_blob(insert, 9, gap_payload);
+  sqlite3_bind_int64(insert, 10, runtime::WallClock().now());
+  sqlite3_bind_int(insert, 11, 0);
+  sqlite3_bind_int64(insert, 12, clock_now());
+  const int rc = run(insert);
+  if (rc != SQLITE_DONE) return rc;
+  ++seq;
+  pass_total.rows += gone.rows;
+  pass_total.bytes += gone.bytes;
+  pass_total.gap_records += 1;
+  return SQLITE_OK;
+}
+
+// Age first (expired rows of any priority, oldest first: seq order is clock order), then size
+// (local rows, then routine, then alerts, oldest first within each), inside the caller's
+// transaction. Gap records are never evicted.
+int Outbox::Impl::enforce_locked(std::int64_t& seq, EvictionStats& pass_total) noexcept {
+  victims.clear();
+  if (max_age > 0) {
+    const runtime::Nanos limit = clock_now() - max_age;
+    sqlite3_stmt* walk = oldest_rows.get();
+    sqlite3_bind_int(walk, 1, kGapPriority);
+    int rc;
+    while ((rc = sqlite3_step(walk)) == SQLITE_ROW && sqlite3_column_int64(walk, 2) < limit) {
+      victims.push_back(sqlite3_column_int64(walk, 0));
+      victims.push_back(sqlite3_column_int64(walk, 1));
+    }
+    sqlite3_reset(walk);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+    Evicted gone;
+    rc = delete_victims(gone);
+    if (rc == SQLITE_OK) rc = write_gap("max_age", gone, seq, pass_total);
+    if (rc != SQLITE_OK) return rc;
+  }
+  if (max_bytes <= 0) return SQLITE_OK;
+  std::int64_t used = 0;
+  int rc = used_bytes(used);
+  if (rc != SQLITE_OK || used <= max_bytes) return rc;
+  const std::int64_t low_water = max_bytes / 100 * kLowWaterPercent;
+  Evicted gone;
+  for (int round = 0; round < kMaxEvictionRounds && used > low_water; ++round) {
+    // Pages are freed only when all their rows are gone, so ask for what the estimate says
+    // and measure again.
+    std::int64_t want = used - low_water;
+    sqlite3_stmt* walk = eviction_order.get();
+    sqlite3_bind_int(walk, 1, kGapPriority);
+    while (want > 0 && (rc = sqlite3_step(walk)) == SQLITE_ROW) {
+      victims.push_back(sqlite3_column_int64(walk, 0));
+      victims.push_back(sqlite3_column_int64(walk, 1));
+      want -= sqlite3_column_int64(walk, 2) + kRowOverhead;
+    }
+    sqlite3_reset(walk);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
+    if (victims.empty()) break;  // nothing left to evict but gap records and window marks
+    rc = delete_victims(gone);
+    if (rc == SQLITE_OK) rc = used_bytes(used);
+    if (rc != SQLITE_OK) return rc;
+  }
+  return write_gap("max_bytes", gone, seq, pass_total);
 }
 
 Outbox::Outbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -394,6 +623,10 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->read_only = options.read_only;
+  impl->max_bytes = options.max_bytes;
+  impl->max_age = options.max_age;
+  if (options.clock != nullptr) impl->clock = options.clock;
+  impl->boot_id = options.boot_id.empty() ? read_boot_id() : options.boot_id;
 
   if (!options.read_only) {
     std::filesystem::path parent = std::filesystem::path(path).parent_path();
@@ -442,6 +675,19 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
                          "\"); put the outbox on a local filesystem");
     rc = impl->exec(options.durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     if (rc == SQLITE_OK) rc = impl->exec(kJournalSizeLimit);
+    if (rc == SQLITE_OK && options.max_bytes > 0) {
+      // The WAL sits beside the database and is not part of its pages: with SQLite's defaults
+      // it grows to 1000 pages before a checkpoint. A small outbox checkpoints after a quarter
+      // of max_bytes instead (and truncates the WAL to that), so database and WAL together stay
+      // near 1.25 x max_bytes plus one batch, rather than filling a small file system.
+      std::int64_t page_size = 4096;
+      rc = impl->query_int("PRAGMA page_size", page_size);
+      const std::int64_t quarter = options.max_bytes / 4;
+      const std::int64_t pages = std::clamp<std::int64_t>(quarter / std::max<std::int64_t>(page_size, 512), 16, 1000);
+      const std::string tune = "PRAGMA wal_autocheckpoint=" + std::to_string(pages) +
+                               "; PRAGMA journal_size_limit=" + std::to_string(std::min<std::int64_t>(quarter, 4194304));
+      if (rc == SQLITE_OK) rc = impl->exec(tune.c_str());
+    }
     if (rc != SQLITE_OK) return impl->error("cannot configure", rc);
   }
 
@@ -477,6 +723,7 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
     return e;
   }
   std::int64_t seq = m.next_seq;
+  const runtime::Nanos now_clock = m.clock_now();
   sqlite3_stmt* insert = m.insert_row.get();
   sqlite3_stmt* mark = m.upsert_mark.get();
   for (const OutboxRow& row : rows) {
@@ -491,6 +738,7 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
     bind_blob(insert, 9, row.payload);
     sqlite3_bind_int64(insert, 10, row.created_ns);
     sqlite3_bind_int(insert, 11, row.flags);
+    sqlite3_bind_int64(insert, 12, now_clock);
     rc = sqlite3_step(insert);
     if (rc == SQLITE_DONE) {
       sqlite3_reset(insert);
@@ -507,6 +755,23 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
     sqlite3_reset(mark);
     ++seq;
   }
+  const std::int64_t appended_end = seq;
+  EvictionStats pass;
+  rc = m.enforce_locked(seq, pass);
+  if (rc == SQLITE_OK) rc = m.store_clock();
+  if (rc == SQLITE_OK && pass.rows > 0) {
+    const EvictionStats total{m.evicted.rows + pass.rows, m.evicted.bytes + pass.bytes,
+                              m.evicted.gap_records + pass.gap_records};
+    char text[80];
+    std::snprintf(text, sizeof text, "%llu %llu %llu", static_cast<unsigned long long>(total.rows),
+                  static_cast<unsigned long long>(total.bytes), static_cast<unsigned long long>(total.gap_records));
+    rc = m.put_meta("evicted", text);
+  }
+  if (rc != SQLITE_OK) {
+    Error e = m.error("cannot keep the outbox within its bounds", rc);
+    m.abandon_transaction();
+    return e;
+  }
   sqlite3_bind_int64(m.store_next_seq.get(), 1, seq);
   rc = run(m.store_next_seq.get());
   if (rc != SQLITE_DONE) {
@@ -521,10 +786,61 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
     return e;
   }
   for (auto* stmt : {insert, mark}) sqlite3_clear_bindings(stmt);
-  SeqRange range{m.next_seq, seq - m.next_seq};
+  SeqRange range{m.next_seq, appended_end - m.next_seq};
   m.next_seq = seq;
+  m.evicted.rows += pass.rows;
+  m.evicted.bytes += pass.bytes;
+  m.evicted.gap_records += pass.gap_records;
   return range;
 }
+
+Result<EvictionStats> Outbox::enforce_bounds() {
+  Impl& m = *impl_;
+  if (m.read_only) return m.error("opened read-only; cannot evict");
+  if (m.max_bytes <= 0 && m.max_age <= 0) return EvictionStats{};
+  int rc = run(m.begin.get());
+  if (rc != SQLITE_DONE) {
+    Error e = m.error("cannot start a transaction", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  std::int64_t seq = m.next_seq;
+  EvictionStats pass;
+  rc = m.enforce_locked(seq, pass);
+  if (rc == SQLITE_OK && pass.rows > 0) {
+    char text[80];
+    std::snprintf(text, sizeof text, "%llu %llu %llu", static_cast<unsigned long long>(m.evicted.rows + pass.rows),
+                  static_cast<unsigned long long>(m.evicted.bytes + pass.bytes),
+                  static_cast<unsigned long long>(m.evicted.gap_records + pass.gap_records));
+    rc = m.put_meta("evicted", text);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_int64(m.store_next_seq.get(), 1, seq);
+      rc = run(m.store_next_seq.get());
+      rc = rc == SQLITE_DONE ? m.store_clock() : rc;
+    }
+  }
+  if (rc == SQLITE_OK) rc = run(m.commit.get()) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(m.db);
+  if (rc != SQLITE_OK) {
+    Error e = m.error("cannot keep the outbox within its bounds", rc);
+    m.abandon_transaction();
+    return e;
+  }
+  m.next_seq = seq;
+  m.evicted.rows += pass.rows;
+  m.evicted.bytes += pass.bytes;
+  m.evicted.gap_records += pass.gap_records;
+  return pass;
+}
+
+const EvictionStats& Outbox::evictions() const noexcept { return impl_->evicted; }
+
+Result<std::uint64_t> Outbox::used_bytes() {
+  std::int64_t used = 0;
+  const int rc = impl_->used_bytes(used);
+  if (rc != SQLITE_OK) return impl_->error("cannot read the page count", rc);
+  return static_cast<std::uint64_t>(used);
+}
+runtime::Nanos Outbox::clock_now() const noexcept { return impl_->clock_now(); }
 
 Result<OutboxStats> Outbox::stats() const {
   Impl& m = *impl_;
@@ -547,6 +863,9 @@ Result<OutboxStats> Outbox::stats() const {
   s.epoch = m.epoch;
   s.created = m.created;
   s.schema_version = m.schema_version;
+  s.evicted = m.evicted;
+  std::int64_t used = 0;
+  if (m.used_bytes(used) == SQLITE_OK) s.used_bytes = static_cast<std::uint64_t>(used);
   return s;
 }
 

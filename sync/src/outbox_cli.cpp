@@ -176,7 +176,7 @@ void append_record(const OutboxRecord& r, std::string& out) {
   out += ",\"format\":";
   runtime::append_json_string(r.format, out);
   out += ",\"payload\":";
-  if (r.format == "json" && JsonCheck(r.payload).valid()) {
+  if ((r.format == "json" || r.format == kGapFormat) && JsonCheck(r.payload).valid()) {
     out += r.payload;
   } else {
     out += '"';
@@ -283,6 +283,14 @@ int command_stats(const Outbox& outbox, bool json, std::FILE* out, std::FILE* er
     integer_or_null(s.last_seq);
     member("next_seq");
     append_int(s.next_seq, text);
+    member("used_bytes");
+    append_int(static_cast<std::int64_t>(s.used_bytes), text);
+    member("evicted_rows");
+    append_int(static_cast<std::int64_t>(s.evicted.rows), text);
+    member("evicted_bytes");
+    append_int(static_cast<std::int64_t>(s.evicted.bytes), text);
+    member("gap_records");
+    append_int(static_cast<std::int64_t>(s.evicted.gap_records), text);
     text += "}\n";
   } else {
     const std::pair<const char*, std::string> lines[] = {
@@ -297,6 +305,9 @@ int command_stats(const Outbox& outbox, bool json, std::FILE* out, std::FILE* er
         {"oldest age", empty ? "-" : age_text(age_s)},
         {"seq range", empty ? "-" : std::to_string(s.first_seq) + ".." + std::to_string(s.last_seq)},
         {"next seq", std::to_string(s.next_seq)},
+        {"used bytes", std::to_string(s.used_bytes)},
+        {"evicted", std::to_string(s.evicted.rows) + " rows, " + std::to_string(s.evicted.bytes) +
+                        " payload bytes, in " + std::to_string(s.evicted.gap_records) + " gap records"},
     };
     constexpr int kWidth = 16;  // longest name plus ": "
     for (const auto& [name, value] : lines) {

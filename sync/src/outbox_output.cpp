@@ -44,6 +44,16 @@ constexpr ConfigKey kOutboxKeys[] = {
      16, 10'000'000},
     {"topic", KeyType::string, Required::no, "vigil/{gateway}/{pipeline}/{key}",
      "Topic stored with each summary; {gateway}, {pipeline} and {key} are replaced."},
+    {"max_bytes", KeyType::size, Required::no, "1GiB",
+     "Bound on the database's pages in use; beyond it the oldest rows are evicted (local, then "
+     "routine, then alerts), counted, and a gap record says which seqs went.",
+     64 * 1024},
+    {"max_age", KeyType::duration, Required::no, "0s",
+     "Rows older than this (monotonic outbox clock: NTP steps do not count) are evicted with a gap "
+     "record, whatever their priority; 0: never."},
+    {"keep_all", KeyType::boolean, Required::no, "false",
+     "Also store the summaries a pipeline's forward policy kept local, as priority -1 rows: never "
+     "published, evicted first; for inspection with vigil outbox."},
 };
 
 // Ring memory per summary of queue_depth. A typical summary (topic, names and a JSON object
@@ -64,6 +74,11 @@ constexpr std::chrono::milliseconds kStopBackoff{200};
 constexpr std::chrono::seconds kStopRetry{10};
 // The queue counts as recovered once no summary was dropped for this long.
 constexpr std::chrono::seconds kQuietAfterDrops{5};
+// With max_age, an idle writer still expires old rows this often.
+constexpr std::chrono::seconds kExpiryInterval{1};
+// Eviction counts as over once the outbox uses less than this share of max_bytes (the upstream
+// caught up) and no row expired since.
+constexpr std::uint64_t kRoomAgainPercent = 50;
 
 /// One queued summary as stored in the ring, followed by its topic, pipeline, key and payload
 /// bytes and padding to a multiple of 8. Copied in and out with memcpy (no alignment needs).
@@ -74,7 +89,7 @@ struct RecordHeader {
   std::uint16_t pipeline_size = 0;
   std::uint16_t key_size = 0;
   std::uint8_t flags = 0;
-  std::uint8_t unused = 0;
+  std::int8_t priority = 0;  // -1 kept local (keep_all), 0 routine, > 0 alert
   std::int64_t start_ms = 0;
   std::int64_t end_ms = 0;
   std::int64_t created_ns = 0;
@@ -163,7 +178,7 @@ class SummaryRing {
       row.end_ms = h.end_ms;
       row.created_ns = h.created_ns;
       row.flags = h.flags;
-      row.priority = 0;
+      row.priority = h.priority;
       row.format = "json";
       position += h.size;
       return true;
@@ -210,6 +225,9 @@ struct OutboxSettings {
   std::size_t batch = 512;
   std::size_t queue_depth = 16384;
   std::vector<TopicPart> topic;
+  bool keep_all = false;
+  std::int64_t max_bytes = 0;
+  Nanos max_age = 0;
 };
 
 class OutboxOutput final : public runtime::Output {
@@ -223,7 +241,9 @@ class OutboxOutput final : public runtime::Output {
     if (started_) return runtime::Error{"outbox " + settings_.shown_path + ": started twice"};
     auto opened = Outbox::open(settings_.resolved_path,
                                OutboxOptions{.gateway = settings_.gateway,
-                                             .durability_full = settings_.durability_full});
+                                             .durability_full = settings_.durability_full,
+                                             .max_bytes = settings_.max_bytes,
+                                             .max_age = settings_.max_age});
     if (!opened) return std::move(opened).error();
     outbox_ = std::move(opened.value());
     commits_ = CommitSignal::of(settings_.resolved_path);
@@ -272,6 +292,10 @@ class OutboxOutput final : public runtime::Output {
 
   void emit(const runtime::Summary& summary) noexcept override {
     std::lock_guard lock(push_mutex_);
+    if (!summary.forward && !settings_.keep_all) {
+      held_.add();
+      return;
+    }
     if (!accepting_) {
       dropped_.add();
       return;
@@ -291,6 +315,7 @@ class OutboxOutput final : public runtime::Output {
     header.end_ms = floor_ms(summary.end);
     header.created_ns = wall_.now();
     header.flags = summary.flags;
+    header.priority = summary.forward ? static_cast<std::int8_t>(std::min<int>(summary.priority, INT8_MAX)) : -1;
     if (!ring_.try_push(header, topic_, pipeline, summary.key_name, json_)) {
       dropped_.add();
       return;
@@ -305,6 +330,8 @@ class OutboxOutput final : public runtime::Output {
                       " rows written, " + std::to_string(dropped_.get()) + " dropped, " +
                       std::to_string(write_errors_.get()) + " write errors";
     if (lost_.get() > 0) out += ", " + std::to_string(lost_.get()) + " not written at stop";
+    if (evicted_.get() > 0) out += ", " + std::to_string(evicted_.get()) + " evicted";
+    if (held_.get() > 0) out += ", " + std::to_string(held_.get()) + " not forwarded (not stored)";
     return out;
   }
 
@@ -340,6 +367,31 @@ class OutboxOutput final : public runtime::Output {
     seen = now_dropped;
   }
 
+  // Logs when eviction starts (with its reason) and when the outbox has room again: under half
+  // of max_bytes, nothing expired since. Not per pass: a long outage evicts every few batches.
+  void report_evictions(const EvictionStats& before, bool& evicting) noexcept {
+    const EvictionStats& now = outbox_->evictions();
+    if (now.rows != before.rows) {
+      evicted_.add(now.rows - before.rows);
+      if (!evicting)
+        std::fprintf(stderr,
+                     "vigil: outbox %s: full (max_bytes %lld, max_age %llds); evicting the oldest summaries, "
+                     "local and routine ones before alerts, with gap records\n",
+                     settings_.shown_path.c_str(), static_cast<long long>(settings_.max_bytes),
+                     static_cast<long long>(settings_.max_age / runtime::kNanosPerSecond));
+      evicting = true;
+      return;
+    }
+    if (!evicting) return;
+    auto used = outbox_->used_bytes();
+    if (used && (settings_.max_bytes <= 0 ||
+                 *used * 100 < static_cast<std::uint64_t>(settings_.max_bytes) * kRoomAgainPercent)) {
+      std::fprintf(stderr, "vigil: outbox %s: has room again; %llu summaries evicted so far\n",
+                   settings_.shown_path.c_str(), static_cast<unsigned long long>(evicted_.get()));
+      evicting = false;
+    }
+  }
+
   // The writer thread: one transaction per batch; on failure the batch stays queued and is
   // retried with backoff. Logs only when the state changes.
   void write_loop() noexcept {
@@ -350,6 +402,8 @@ class OutboxOutput final : public runtime::Output {
     std::uint64_t seen_dropped = dropped_.get();
     std::chrono::steady_clock::time_point last_drop{};
     std::chrono::steady_clock::time_point give_up_at{};
+    bool evicting = false;
+    auto next_expiry = std::chrono::steady_clock::now() + kExpiryInterval;
     const auto batch_ready = [this] {
       return stopping_.load(std::memory_order_acquire) || ring_.queued() >= settings_.batch;
     };
@@ -362,11 +416,24 @@ class OutboxOutput final : public runtime::Output {
       while (rows_.size() < settings_.batch && ring_.read(position, row)) rows_.push_back(row);
       if (rows_.empty()) {
         if (stopping) break;
+        if (settings_.max_age > 0 && !failing && std::chrono::steady_clock::now() >= next_expiry) {
+          next_expiry = std::chrono::steady_clock::now() + kExpiryInterval;
+          const EvictionStats before = outbox_->evictions();
+          auto expired = outbox_->enforce_bounds();
+          if (expired) {
+            report_evictions(before, evicting);
+            if (expired->rows > 0) commits_->notify();  // the gap record is for the publisher
+          } else {
+            write_errors_.add();
+          }
+        }
         wait(kLinger, batch_ready);
         continue;
       }
+      const EvictionStats before = outbox_->evictions();
       auto appended = outbox_->append(rows_);
       if (appended) {
+        report_evictions(before, evicting);
         ring_.release(position, rows_.size());
         written_.add(rows_.size());
         commits_->notify();
@@ -429,6 +496,8 @@ class OutboxOutput final : public runtime::Output {
   runtime::Counter write_errors_;  // writer thread
   runtime::Counter lost_;          // writer thread
   runtime::Counter dropped_;       // producers, under push_mutex_
+  runtime::Counter evicted_;       // writer thread
+  runtime::Counter held_;          // producers: not forwarded and not kept (keep_all off)
 };
 
 std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) {
@@ -450,12 +519,16 @@ std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) 
     return nullptr;
   }
   s.topic = std::move(topic.value());
+  s.keep_all = block.boolean("keep_all");
+  s.max_bytes = block.size("max_bytes");
+  s.max_age = block.duration("max_age");
   return std::make_unique<OutboxOutput>(std::move(s));
 }
 
 constexpr runtime::OutputPlugin kOutboxPlugin{
     "outbox",
-    "Stores every summary in the SQLite outbox (WAL) until it is forwarded upstream.",
+    "Stores the summaries the pipelines forward (all of them with keep_all) in the SQLite outbox (WAL) "
+    "until they are sent upstream.",
     kOutboxKeys, &make_outbox};
 
 }  // namespace

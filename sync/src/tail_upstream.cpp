@@ -57,6 +57,42 @@ std::vector<std::pair<std::int64_t, std::int64_t>> SeqTracker::gaps() const {
   return out;
 }
 
+void SeqTracker::add_evicted(std::int64_t first, std::int64_t last) {
+  if (last < first) return;
+  auto [it, inserted] = evicted_.emplace(first, last);
+  if (!inserted) it->second = std::max(it->second, last);
+}
+
+SeqTracker::Holes SeqTracker::holes() const {
+  Holes out;
+  // Cuts [first, last] at the edges of the evicted ranges; the uncovered parts are lost only
+  // when `count_lost` (below the lowest seq received they may just predate the subscription).
+  auto split = [&](std::int64_t first, std::int64_t last, bool count_lost) {
+    std::int64_t at = first;
+    while (at <= last) {
+      std::int64_t covered_to = at - 1;
+      for (const auto& [ef, el] : evicted_)
+        if (ef <= at && el >= at) covered_to = std::max(covered_to, el);
+      if (covered_to >= at) {
+        const std::int64_t end = std::min(last, covered_to);
+        if (!out.evicted.empty() && out.evicted.back().second + 1 == at) out.evicted.back().second = end;
+        else out.evicted.emplace_back(at, end);
+        at = end + 1;
+        continue;
+      }
+      std::int64_t next = last + 1;  // the next evicted range that starts inside [at, last]
+      for (const auto& [ef, el] : evicted_)
+        if (ef > at && ef <= last) next = std::min(next, ef);
+      if (count_lost) out.lost.emplace_back(at, next - 1);
+      at = next;
+    }
+  };
+  if (!evicted_.empty() && !ranges_.empty() && evicted_.begin()->first < lowest())
+    split(evicted_.begin()->first, lowest() - 1, false);
+  for (auto [first, last] : gaps()) split(first, last, true);
+  return out;
+}
+
 namespace {
 
 constexpr const char* kUsage =
@@ -78,6 +114,7 @@ struct Message {
 /// What one (gateway, epoch) stream has shown so far.
 struct Stream {
   SeqTracker seqs;
+  std::uint64_t gap_records = 0;
   std::uint64_t summaries = 0;
   std::uint64_t duplicates = 0;
 };
@@ -107,6 +144,28 @@ std::string ranges_text(const std::vector<std::pair<std::int64_t, std::int64_t>>
     if (last != first) out += ".." + std::to_string(last);
   }
   return out;
+}
+
+// The integer after `"name":` in a flat JSON text; false when absent.
+bool json_int(std::string_view text, std::string_view name, std::int64_t& out) {
+  const std::string key = "\"" + std::string(name) + "\":";
+  const auto at = text.find(key);
+  if (at == std::string_view::npos) return false;
+  const char* begin = text.data() + at + key.size();
+  char* end = nullptr;
+  out = std::strtoll(begin, &end, 10);
+  return end != begin;
+}
+
+// The string after `"name":"` (no escapes: gateway ids and epochs of Vigil have none).
+bool json_text(std::string_view text, std::string_view name, std::string& out) {
+  const std::string key = "\"" + std::string(name) + "\":\"";
+  const auto at = text.find(key);
+  if (at == std::string_view::npos) return false;
+  const auto end = text.find('"', at + key.size());
+  if (end == std::string_view::npos) return false;
+  out.assign(text.substr(at + key.size(), end - at - key.size()));
+  return true;
 }
 
 }  // namespace
@@ -229,6 +288,26 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
         std::fprintf(err, "vigil: tail-upstream: %s: %s\n", m.topic.c_str(), m.payload.c_str());
         continue;
       }
+      if (m.payload.find("\"evicted\":{") != std::string::npos) {
+        // A gap record: the gateway's outbox evicted [first, last]; it has a seq of its own.
+        std::string gateway, epoch;
+        std::int64_t seq = 0, first = 0, last = 0;
+        if (json_text(m.payload, "gateway", gateway) && json_text(m.payload, "epoch", epoch) &&
+            json_int(m.payload, "seq", seq) && json_int(m.payload, "first", first) &&
+            json_int(m.payload, "last", last)) {
+          Stream& stream = streams[{gateway, epoch}];
+          stream.seqs.add_evicted(first, last);
+          if (stream.seqs.add(seq)) {
+            ++stream.gap_records;
+            std::fprintf(err, "vigil: tail-upstream: %s/%s: #%lld: the gateway evicted seq %lld..%lld\n",
+                         gateway.c_str(), epoch.c_str(), static_cast<long long>(seq), static_cast<long long>(first),
+                         static_cast<long long>(last));
+          } else {
+            ++stream.duplicates;
+          }
+          continue;
+        }
+      }
       runtime::Result<void> parsed = runtime::ok();
       if (!m.payload.empty() && m.payload.front() == '{') {
         parsed = decode_json_summary(m.payload, decoded);
@@ -272,13 +351,15 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
                static_cast<unsigned long long>(messages), static_cast<unsigned long long>(unique),
                static_cast<unsigned long long>(duplicates), static_cast<unsigned long long>(undecodable));
   for (const auto& [id, stream] : streams) {
-    const auto gaps = stream.seqs.gaps();
-    any_gap = any_gap || !gaps.empty();
-    std::fprintf(err, "vigil: tail-upstream: %s/%s: seq %lld..%lld, %llu summaries, %llu duplicates, %s%s\n",
+    const auto holes = stream.seqs.holes();
+    any_gap = any_gap || !holes.lost.empty();
+    std::string evicted;
+    if (!holes.evicted.empty()) evicted = ", evicted by the gateway: " + ranges_text(holes.evicted);
+    std::fprintf(err, "vigil: tail-upstream: %s/%s: seq %lld..%lld, %llu summaries, %llu duplicates, %s%s%s\n",
                  id.first.c_str(), id.second.c_str(), static_cast<long long>(stream.seqs.lowest()),
                  static_cast<long long>(stream.seqs.highest()), static_cast<unsigned long long>(stream.summaries),
-                 static_cast<unsigned long long>(stream.duplicates), gaps.empty() ? "no gaps" : "gaps: ",
-                 ranges_text(gaps).c_str());
+                 static_cast<unsigned long long>(stream.duplicates), holes.lost.empty() ? "no gaps" : "gaps: ",
+                 ranges_text(holes.lost).c_str(), evicted.c_str());
   }
   std::fflush(out);
   return any_gap ? 1 : 0;

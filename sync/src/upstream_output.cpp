@@ -67,6 +67,9 @@ constexpr ConfigKey kUpstreamKeys[] = {
      "Topic of each summary; {gateway}, {pipeline} and {key} are replaced."},
     {"status_topic", KeyType::string, Required::no, "vigil/{gateway}/status",
      "Retained status topic: \"online\" once connected, \"offline\" on stop and as the last will."},
+    {"evicted_topic", KeyType::string, Required::no, "vigil/{gateway}/evicted",
+     "Topic of the outbox's gap records (JSON: gateway, epoch, seq and the evicted seq range), so "
+     "consumers can tell evicted summaries from lost ones; {gateway} only."},
     {"format", KeyType::choice, Required::no, "flatbuffers",
      "Payload: flatbuffers (the versioned Summary schema) or json (the summary object with gateway, "
      "epoch and seq).",
@@ -113,6 +116,7 @@ struct UpstreamSettings {
   bool verify = true;
   std::vector<TopicPart> topic;
   std::string status_topic;  // empty: no status messages
+  std::string evicted_topic;
   bool json = false;
   std::size_t max_inflight = 64;
   double drain_rate = 1000;
@@ -210,11 +214,16 @@ class UpstreamOutput final : public runtime::Output {
   // Summaries reach the broker through the outbox file, not through here.
   void emit(const runtime::Summary&) noexcept override {}
 
+  // Payload bytes handed to the broker (a row sent again after a reconnect counts again: it
+  // left the gateway twice).
+  std::uint64_t bytes_forwarded() const noexcept override { return bytes_published_.get(); }
+
   std::string stats() const override {
     std::string out = "upstream " + settings_.broker + ": " + std::to_string(published_.get()) + " published, " +
                       std::to_string(acknowledged_.get()) + " acknowledged, " + std::to_string(resent_.get()) +
                       " resent, " + std::to_string(alerts_.get()) + " alerts, " +
                       std::to_string(reconnects_.get()) + " reconnects";
+    if (gap_records_.get() > 0) out += ", " + std::to_string(gap_records_.get()) + " gap records";
     if (unencodable_.get() > 0) out += ", " + std::to_string(unencodable_.get()) + " unreadable rows skipped";
     if (db_errors_.get() > 0) out += ", " + std::to_string(db_errors_.get()) + " outbox errors";
     return out;
@@ -427,6 +436,7 @@ class UpstreamOutput final : public runtime::Output {
   // Encodes and publishes one row; false when the connection failed (the row stays unsent).
   bool publish(const OutboxRecord& row, Outbox::Lane lane) noexcept {
     try {
+      if (row.format == kGapFormat) return publish_gap(row, lane);
       if (row.format == "json") {
         auto parsed = decode_json_summary(row.payload, decoded_);
         if (!parsed) return skip_unreadable(row, parsed.error().message);
@@ -459,6 +469,7 @@ class UpstreamOutput final : public runtime::Output {
       mqtt::delivery_token_ptr token = client_->publish(topic_, data, size, 1, false, nullptr, listener_);
       inflight_.push_back(InFlight{row.seq, lane, std::move(token)});
       published_.add();
+      bytes_published_.add(size);
       if (backlog) resent_.add();
       if (lane == Outbox::Lane::alerts) alerts_.add();
       return true;
@@ -469,6 +480,25 @@ class UpstreamOutput final : public runtime::Output {
       note_lost(e.what());
       return false;
     }
+  }
+
+  // A gap record: the outbox evicted the seqs it names. Always JSON, on its own topic.
+  bool publish_gap(const OutboxRecord& row, Outbox::Lane lane) {
+    json_.clear();
+    json_ += "{\"gateway\":";
+    runtime::append_json_string(outbox_->gateway(), json_);
+    json_ += ",\"epoch\":";
+    runtime::append_json_string(outbox_->epoch(), json_);
+    json_ += ",\"seq\":" + std::to_string(row.seq) + ",\"evicted\":";
+    json_ += row.payload;
+    json_ += '}';
+    mqtt::delivery_token_ptr token =
+        client_->publish(settings_.evicted_topic, json_.data(), json_.size(), 1, false, nullptr, listener_);
+    inflight_.push_back(InFlight{row.seq, lane, std::move(token)});
+    published_.add();
+    gap_records_.add();
+    bytes_published_.add(json_.size());
+    return true;
   }
 
   // A row this Vigil cannot read (damaged, or written by something else) would block its lane
@@ -647,6 +677,8 @@ class UpstreamOutput final : public runtime::Output {
   std::thread thread_;
 
   runtime::Counter published_;
+  runtime::Counter bytes_published_;
+  runtime::Counter gap_records_;
   runtime::Counter acknowledged_;
   runtime::Counter resent_;
   runtime::Counter alerts_;
@@ -700,6 +732,13 @@ std::unique_ptr<runtime::Output> make_upstream(const runtime::OutputSetup& setup
     } else {
       s.status_topic = parts->front().text;
     }
+  }
+  {
+    auto parts = parse_topic(block.string("evicted_topic"), setup.gateway);
+    if (!parts) fail("evicted_topic", parts.error().message);
+    else if (parts->size() != 1 || parts->front().kind != TopicPart::Kind::text)
+      fail("evicted_topic", "may use {gateway} only");
+    else s.evicted_topic = parts->front().text;
   }
   s.json = block.string("format") == "json";
   s.max_inflight = static_cast<std::size_t>(block.integer("max_inflight"));

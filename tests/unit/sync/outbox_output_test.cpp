@@ -80,6 +80,47 @@ TEST_CASE("the outbox output stores every summary with contiguous seqs and its J
   CHECK(output.stats() == "outbox out.db: 300 rows written, 0 dropped, 0 write errors");
 }
 
+TEST_CASE("the outbox output stores forwarded summaries with their priority and counts the held ones",
+          "[sync][outbox_output][forward]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  SummaryMaker maker;
+  for (std::uint64_t i = 0; i < 6; ++i) {
+    vigil::runtime::Summary s = maker.make(i);
+    s.forward = i % 3 != 1;           // 1 and 4 held
+    s.priority = i == 2 ? 5 : 0;      // 2 raised an alarm
+    output.emit(s);
+  }
+  output.stop();
+  Sqlite db(dir.file("out.db"));
+  CHECK(db.column("SELECT payload FROM outbox ORDER BY seq") ==
+        std::vector<std::string>{json_of(maker.make(0)), json_of(maker.make(2)), json_of(maker.make(3)),
+                                 json_of(maker.make(5))});
+  CHECK(db.column("SELECT priority FROM outbox ORDER BY seq") == std::vector<std::string>{"0", "5", "0", "0"});
+  CHECK(output.stats() == "outbox out.db: 4 rows written, 0 dropped, 0 write errors, 2 not forwarded (not stored)");
+}
+
+TEST_CASE("keep_all stores held summaries as priority -1 rows", "[sync][outbox_output][forward]") {
+  TempDir dir;
+  auto built = build_ok("path: out.db\nkeep_all: true", dir.path());
+  auto& output = *built->output;
+  start_ok(output);
+  SummaryMaker maker;
+  for (std::uint64_t i = 0; i < 4; ++i) {
+    vigil::runtime::Summary s = maker.make(i);
+    s.forward = i != 1;
+    s.priority = i == 3 ? 1 : 0;
+    output.emit(s);
+  }
+  output.stop();
+  Sqlite db(dir.file("out.db"));
+  CHECK(db.column("SELECT priority FROM outbox ORDER BY seq") == std::vector<std::string>{"0", "-1", "0", "1"});
+  CHECK(db.text("SELECT payload FROM outbox WHERE seq = 2") == json_of(maker.make(1)));
+  CHECK(output.stats() == "outbox out.db: 4 rows written, 0 dropped, 0 write errors");
+}
+
 TEST_CASE("the outbox path resolves against the config folder and its folders are created",
           "[sync][outbox_output]") {
   TempDir dir;

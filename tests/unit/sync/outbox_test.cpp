@@ -53,14 +53,17 @@ struct Rows {
 
 }  // namespace
 
-TEST_CASE("a new outbox has schema version 2, WAL journal, its three tables and the alert index", "[sync][outbox]") {
+TEST_CASE("a new outbox has schema version 3 with WAL journal and its three tables and both indexes", "[sync][outbox]") {
   vigil::test::TempDir dir;
   auto path = dir.file("outbox.db");
   open_ok(path);
 
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 2);
+  CHECK(db.integer("PRAGMA user_version") == 3);
   CHECK(db.text("PRAGMA journal_mode") == "wal");
+  CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_eviction'") ==
+        "CREATE INDEX outbox_eviction ON outbox(priority, seq)");
+  CHECK(db.integer("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'created_clock_ns'") == 1);
   CHECK(db.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
         std::vector<std::string>{"meta", "outbox", "window_marks"});
   CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_alerts'") ==
@@ -257,7 +260,7 @@ TEST_CASE("an outbox with a newer schema version is refused", "[sync][outbox]") 
   auto opened = Outbox::open(path, {});
   REQUIRE_FALSE(opened.ok());
   CHECK_THAT(opened.error().message,
-             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(2)"));
+             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(3)"));
 }
 
 TEST_CASE("a file that is not a database gives a clear error", "[sync][outbox]") {
@@ -332,7 +335,7 @@ TEST_CASE("stats report the schema version and the creation time of the database
   auto outbox = open_ok(dir.file("o.db"));
   auto s = outbox->stats();
   REQUIRE(s.ok());
-  CHECK(s->schema_version == 2);
+  CHECK(s->schema_version == 3);
   vigil::test::Sqlite db(dir.file("o.db"));
   CHECK(s->created == db.text("SELECT value FROM meta WHERE key = 'created'"));
   CHECK(s->created.size() == 20);  // 2024-01-02T03:04:05Z
@@ -437,19 +440,29 @@ TEST_CASE("tail_start gives the seq the last n rows begin at, counting rows acro
   CHECK(outbox->tail_start(0).value() == 7);
 }
 
-TEST_CASE("a version 1 outbox is upgraded to version 2 on a writable open, keeping its rows",
+TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open and keeps its rows",
           "[sync][outbox]") {
   vigil::test::TempDir dir;
   const auto path = dir.file("o.db");
   {
-    auto outbox = open_ok(path);
-    Rows batch(0, 3);
-    REQUIRE(outbox->append(batch.rows).ok());
-  }
-  {
-    // What a Vigil of schema 1 left: no alert index, user_version 1.
-    vigil::test::Sqlite db(path);
-    REQUIRE(db.exec("DROP INDEX outbox_alerts; PRAGMA user_version = 1") == SQLITE_OK);
+    // What a Vigil of schema 1 left (the schema of that version, written by hand).
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+    const char* v1 =
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+        "CREATE TABLE outbox(seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, pipeline TEXT NOT NULL, "
+        "key TEXT NOT NULL, window_start_ms INTEGER, window_end_ms INTEGER, priority INTEGER NOT NULL DEFAULT 0, "
+        "format TEXT NOT NULL, payload BLOB NOT NULL, created_ns INTEGER NOT NULL, flags INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE window_marks(pipeline TEXT NOT NULL, key TEXT NOT NULL, last_end_ms INTEGER NOT NULL, "
+        "PRIMARY KEY(pipeline, key));"
+        "INSERT INTO meta VALUES('gateway','gw1'),('epoch','0123456789abcdef'),('created','2024-01-01T00:00:00Z'),"
+        "('next_seq','4');"
+        "INSERT INTO outbox(seq, topic, pipeline, key, format, payload, created_ns) VALUES"
+        "(1,'t','line1','k0','json','p0',1),(2,'t','line1','k1','json','p1',2),(3,'t','line1','k0','json','p2',3);"
+        "PRAGMA user_version = 1;";
+    REQUIRE(sqlite3_exec(raw, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
   }
   OutboxOptions read_only;
   read_only.read_only = true;
@@ -458,10 +471,12 @@ TEST_CASE("a version 1 outbox is upgraded to version 2 on a writable open, keepi
     CHECK(inspected->stats()->schema_version == 1);  // a read-only open changes nothing
   }
   auto outbox = open_ok(path);
-  CHECK(outbox->stats()->schema_version == 2);
+  CHECK(outbox->stats()->schema_version == 3);
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 2);
+  CHECK(db.integer("PRAGMA user_version") == 3);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_alerts'") == 1);
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_eviction'") == 1);
+  CHECK(db.column("SELECT created_clock_ns FROM outbox ORDER BY seq") == std::vector<std::string>{"0", "0", "0"});
   CHECK(db.column("SELECT payload FROM outbox ORDER BY seq") == std::vector<std::string>{"p0", "p1", "p2"});
   CHECK(db.text("PRAGMA integrity_check") == "ok");
 }
@@ -491,6 +506,25 @@ TEST_CASE("next_rows reads routine rows and alerts as separate lanes in seq orde
     payload = r.payload;
   }).ok());
   CHECK(payload == "p5");
+}
+
+TEST_CASE("rows kept local (priority -1) are in neither lane of the publisher", "[sync][outbox]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 5);
+  batch.rows[1].priority = -1;  // seq 2
+  batch.rows[3].priority = 1;   // seq 4
+  REQUIRE(outbox->append(batch.rows).ok());
+  std::vector<std::int64_t> routine, alerts;
+  REQUIRE(outbox->next_rows(Outbox::Lane::routine, 0, 100, [&](const vigil::sync::OutboxRecord& r) {
+    routine.push_back(r.seq);
+  }).ok());
+  REQUIRE(outbox->next_rows(Outbox::Lane::alerts, 0, 100, [&](const vigil::sync::OutboxRecord& r) {
+    alerts.push_back(r.seq);
+  }).ok());
+  CHECK(routine == std::vector<std::int64_t>{1, 3, 5});
+  CHECK(alerts == std::vector<std::int64_t>{4});
+  CHECK(vigil::test::Sqlite(dir.file("o.db")).integer("SELECT priority FROM outbox WHERE seq = 2") == -1);
 }
 
 TEST_CASE("remove deletes acknowledged rows in one transaction; seqs keep growing after it",

@@ -120,6 +120,74 @@ TEST_CASE("the seq tracker drops duplicates and reports the holes between lowest
   CHECK_FALSE(t.add(10));
 }
 
+TEST_CASE("the seq tracker tells holes a gap record explains from holes nothing explains",
+          "[sync][tail_upstream]") {
+  sync::SeqTracker t;
+  for (std::int64_t s : {1, 2, 6, 7, 12, 20}) CHECK(t.add(s));
+  // Holes: 3..5, 8..11, 13..19. The gateway evicted 3..5 and 9..14 (9..14 partly received: 12).
+  t.add_evicted(3, 5);
+  t.add_evicted(9, 14);
+  const auto holes = t.holes();
+  CHECK(holes.evicted == Gaps{{3, 5}, {9, 11}, {13, 14}});
+  CHECK(holes.lost == Gaps{{8, 8}, {15, 19}});
+  CHECK(t.gaps() == Gaps{{3, 5}, {8, 11}, {13, 19}});
+  // Evicted seqs below the lowest one received (a gap record about rows older than any sent).
+  sync::SeqTracker late;
+  CHECK(late.add(50));
+  CHECK(late.add(52));
+  late.add_evicted(1, 49);
+  CHECK(late.holes().evicted == Gaps{{1, 49}});
+  CHECK(late.holes().lost == Gaps{{51, 51}});
+}
+
+TEST_CASE("tail-upstream reports seqs the gateway evicted apart from gaps and exits 0 when nothing else is missing",
+          "[sync][tail_upstream][upstream][broker][integration][bounds]") {
+  MosquittoBroker broker;
+  TempDir dir;
+  SummaryMaker maker;
+  std::int64_t kept = 0;
+  {
+    // An outage: the outbox fills past max_bytes and evicts the oldest summaries.
+    auto outbox = sync::Outbox::open(dir.file("o.db"), sync::OutboxOptions{.gateway = "gw1", .max_bytes = 96 * 1024});
+    REQUIRE(outbox.ok());
+    std::vector<std::string> payloads;
+    for (std::uint64_t i = 0; i < 1500; ++i) payloads.push_back(json_of(maker.make(i)));
+    for (std::size_t i = 0; i < payloads.size(); i += 100) {
+      std::vector<sync::OutboxRow> rows;
+      for (std::size_t j = i; j < i + 100; ++j)
+        rows.push_back(sync::OutboxRow{.topic = "t", .pipeline = "line1", .key = "pump-0", .start_ms = 0, .end_ms = 0,
+                                       .priority = 0, .format = "json", .payload = payloads[j], .created_ns = 1,
+                                       .flags = 0});
+      REQUIRE((*outbox)->append(rows).ok());
+    }
+    REQUIRE((*outbox)->evictions().rows > 0);
+    kept = 1500 - static_cast<std::int64_t>((*outbox)->evictions().rows);
+  }
+  Tail tail({"--broker", broker.uri(), "--count", std::to_string(kept)});
+  tail.wait_subscribed();
+  auto parsed = runtime::load_config_text("outbox: {path: o.db}\nupstream: {broker: \"" + broker.uri() + "\"}\n",
+                                          "test.yaml", dir.path());
+  REQUIRE(parsed.ok());
+  std::vector<std::unique_ptr<runtime::Output>> outputs;
+  runtime::Diagnostics diag;
+  for (const auto& [name, node] : parsed->members) {
+    const auto* plugin = sync_registry().output(name);
+    runtime::OutputSetup setup{runtime::Block(&node, plugin->keys), "gw1", dir.path(), "outputs." + name, &diag,
+                               &parsed.value()};
+    outputs.push_back(plugin->make(setup));
+    REQUIRE(outputs.back() != nullptr);
+    REQUIRE(outputs.back()->start().ok());
+  }
+  // The gap records take the alert lane, so they arrive before the last summary.
+  CHECK(tail.join() == 0);
+  for (auto& o : outputs) o->stop();
+  CHECK(static_cast<std::int64_t>(split_lines(tail.out()).size()) == kept);
+  const std::string err = tail.err();
+  CHECK_THAT(err, Contains("the gateway evicted seq 1.."));
+  CHECK_THAT(err, Contains("no gaps, evicted by the gateway: 1.."));
+  CHECK_THAT(outputs[1]->stats(), Contains("gap records"));
+}
+
 TEST_CASE("tail-upstream decodes both formats, drops duplicates, reports gaps per stream and exits 1",
           "[sync][tail_upstream][broker][integration]") {
   MosquittoBroker broker;

@@ -274,6 +274,43 @@ TEST_CASE("upstream publishes every summary once, in seq order, as FlatBuffers, 
   CHECK_THAT(outputs->upstream->stats(), Contains("2000 published, 2000 acknowledged, 0 resent"));
 }
 
+TEST_CASE("upstream never publishes rows kept local and counts the payload bytes it published",
+          "[sync][upstream][broker][integration][forward]") {
+  MosquittoBroker broker;
+  Subscriber sub(broker.uri(), "vigil/#");
+  TempDir dir;
+  auto outputs = build_ok("outbox: {path: o.db, batch: 64, keep_all: true}\n"
+                          "upstream: {broker: \"" + broker.uri() + "\", reconnect_min: 100ms}\n",
+                          dir.path());
+  start_ok(*outputs->outbox);
+  start_ok(*outputs->upstream);
+  SummaryMaker maker;
+  for (std::uint64_t i = 0; i < 30; ++i) {
+    runtime::Summary s = maker.make(i);
+    s.forward = i % 3 == 0;         // 10 forwarded: 0, 3, ..., 27
+    s.priority = i == 9 ? 2 : 0;    // one of them an alert
+    outputs->outbox->emit(s);
+  }
+  // The 20 local rows stay; the 10 forwarded ones leave. The routine lane goes in seq order, so
+  // a local row published by mistake would be among the first 10 received.
+  REQUIRE(eventually([&] {
+    return sub.summaries().size() >= 10 &&
+           Sqlite(dir.file("o.db")).integer("SELECT count(*) FROM outbox WHERE priority <> -1") == 0;
+  }));
+  CHECK(rows_in(dir.file("o.db")) == 20);
+  const auto received = sub.summaries();
+  CHECK(received.size() == 10);
+  std::set<std::int64_t> seqs;
+  std::uint64_t bytes = 0;
+  for (const auto& m : received) {
+    seqs.insert(decode(m.payload).seq);
+    bytes += m.payload.size();
+  }
+  CHECK(seqs == std::set<std::int64_t>{1, 4, 7, 10, 13, 16, 19, 22, 25, 28});
+  CHECK(outputs->upstream->bytes_forwarded() == bytes);
+  CHECK_THAT(outputs->upstream->stats(), Contains("10 published, 10 acknowledged, 0 resent, 1 alerts"));
+}
+
 TEST_CASE("upstream format json publishes the summary object with gateway, epoch and seq first",
           "[sync][upstream][broker][integration]") {
   MosquittoBroker broker;

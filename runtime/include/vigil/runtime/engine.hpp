@@ -64,6 +64,15 @@ class Engine {
 
   const std::string& gateway() const noexcept;
 
+  /// What left the gateway compared with what came in, over all pipelines and outputs.
+  struct ForwardTotals {
+    std::uint64_t forwarded = 0;        ///< summaries the forward policies sent upstream
+    std::uint64_t held = 0;             ///< summaries they kept local
+    std::uint64_t bytes_in = 0;         ///< raw payload bytes the started sources read
+    std::uint64_t bytes_forwarded = 0;  ///< payload bytes published upstream
+  };
+  ForwardTotals forward_totals() const noexcept;
+
  private:
   Engine();
   struct Impl;

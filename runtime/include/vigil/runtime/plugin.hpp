@@ -181,6 +181,9 @@ class Output : public SummarySink {
   virtual void stop() noexcept = 0;
   /// One line of counters for logs, e.g. "outbox: 120 rows, 0 dropped".
   virtual std::string stats() const = 0;
+  /// Payload bytes this output has sent upstream (published to a broker); 0 for local outputs.
+  /// Any thread.
+  virtual std::uint64_t bytes_forwarded() const noexcept { return 0; }
 };
 
 using SourceFactory = std::unique_ptr<Source> (*)(const SourceSetup&);

@@ -35,6 +35,12 @@ struct Summary {
   std::uint64_t count = 0;     ///< records in the window
   std::span<const double> values;  ///< one per schema column
   std::uint8_t flags = 0;
+  /// Set by the pipeline's `forward:` policy: false keeps the summary local (console, and the
+  /// outbox only with keep_all), true sends it upstream. Not part of the JSON form.
+  bool forward = true;
+  /// 0 routine; > 0 an alert (a summary that raised or cleared an on_alarm alarm), which takes
+  /// the upstream alert lane and is evicted last from a full outbox.
+  std::uint8_t priority = 0;
 };
 
 /// Receives summaries on the pipeline thread. Must not block for long and must not throw.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vigil/runtime/result.hpp"
+#include "vigil/runtime/time.hpp"
 
 namespace vigil::sync {
 
@@ -20,6 +21,30 @@ struct OutboxOptions {
   bool durability_full = false;  ///< fsync every commit (synchronous=FULL) instead of NORMAL
   bool read_only = false;        ///< inspect an existing outbox: never creates or writes anything
   int busy_timeout_ms = 5000;    ///< how long a write waits for another connection's lock
+  /// Bound on the bytes of database pages in use; beyond it the oldest rows are evicted, local
+  /// (priority -1) first, then routine, then alerts. 0: unbounded.
+  std::int64_t max_bytes = 0;
+  /// Rows older than this on the outbox clock are evicted, whatever their priority. 0: never.
+  runtime::Nanos max_age = 0;
+  /// Boot-relative monotonic clock behind the outbox clock (default: CLOCK_BOOTTIME); tests
+  /// pass a virtual one. Must outlive the outbox.
+  const runtime::Clock* clock = nullptr;
+  /// Id of the running boot (default: the kernel's boot_id); with it, the outbox clock also
+  /// counts the time Vigil was stopped within one boot.
+  std::string boot_id = {};
+};
+
+/// Priority of gap records: rows the outbox writes itself to say which seqs it evicted. Above
+/// every summary's priority, so they take the alert lane and are never evicted.
+inline constexpr int kGapPriority = 101;
+/// `format` of a gap record; its payload is {"first","last","rows","bytes","reason"}.
+inline constexpr std::string_view kGapFormat = "gap";
+
+/// Rows evicted to keep the outbox within max_bytes and max_age.
+struct EvictionStats {
+  std::uint64_t rows = 0;
+  std::uint64_t bytes = 0;         ///< payload bytes of the evicted rows
+  std::uint64_t gap_records = 0;   ///< gap records written (one per eviction pass and reason)
 };
 
 /// One summary to store. Views only: append() copies them into the database.
@@ -29,7 +54,7 @@ struct OutboxRow {
   std::string_view key;
   std::int64_t start_ms = 0;  ///< window start, ms since the epoch
   std::int64_t end_ms = 0;    ///< window end, ms since the epoch; feeds the window marks
-  int priority = 0;           ///< higher is more important (alerts over routine summaries)
+  int priority = 0;           ///< -1 kept local (never published), 0 routine, > 0 alert
   std::string_view format;    ///< payload encoding: "json", later "flatbuffers"
   std::string_view payload;
   std::int64_t created_ns = 0;  ///< wall time the summary was emitted
@@ -77,6 +102,8 @@ struct OutboxStats {
   std::string epoch;
   std::string created;     ///< when the database was created (RFC 3339 UTC); empty if unknown
   int schema_version = 0;  ///< `PRAGMA user_version` of the file
+  EvictionStats evicted;   ///< every eviction since the database was created
+  std::uint64_t used_bytes = 0;  ///< bytes of the database's pages in use (what max_bytes bounds)
 };
 
 /// An open outbox database. Rows get a seq that only ever grows, also across restarts and
@@ -86,10 +113,11 @@ class Outbox {
  public:
   /// Schema version written to `PRAGMA user_version`; newer databases are refused, older ones
   /// are upgraded in one transaction when opened writable (1 -> 2: index of the alert lane).
-  static constexpr int kSchemaVersion = 2;
+  /// 2 -> 3: created_clock_ns (the outbox clock, for max_age) and an eviction-order index.
+  static constexpr int kSchemaVersion = 3;
 
-  /// Which rows the upstream publisher reads: routine summaries (priority <= 0) or alerts
-  /// (priority > 0), each in seq order.
+  /// Which rows the upstream publisher reads: routine summaries (priority 0) or alerts
+  /// (priority > 0), each in seq order. Rows of priority -1 (kept local) are in neither.
   enum class Lane : std::uint8_t { routine, alerts };
 
   /// Opens or creates the database at `path` (creating missing parent folders), in WAL mode.
@@ -101,10 +129,20 @@ class Outbox {
   Outbox(const Outbox&) = delete;
   Outbox& operator=(const Outbox&) = delete;
 
-  /// Stores `rows` and their window marks in one transaction. On any error (disk full, I/O
-  /// error, read-only, locked) the transaction is rolled back, nothing is stored and no seq
-  /// is used up; the caller keeps the rows and retries later.
+  /// Stores `rows` and their window marks in one transaction, evicting (in the same
+  /// transaction) what max_bytes and max_age require, with a gap record per eviction pass. On
+  /// any error (disk full, I/O error, read-only, locked) the transaction is rolled back, nothing
+  /// is stored or evicted and no seq is used up; the caller keeps the rows and retries later.
   runtime::Result<SeqRange> append(std::span<const OutboxRow> rows);
+  /// Evicts what max_bytes and max_age require now, in one transaction (nothing when within
+  /// bounds); for a writer with nothing to append. Returns what this call evicted.
+  runtime::Result<EvictionStats> enforce_bounds();
+  /// Bytes of the database's pages in use now (what max_bytes bounds); cheap (two pragmas).
+  runtime::Result<std::uint64_t> used_bytes();
+  /// Every eviction since the database was created (kept in the database).
+  const EvictionStats& evictions() const noexcept;
+  /// The outbox clock: monotonic ns that never go back, also across restarts (see OutboxOptions).
+  runtime::Nanos clock_now() const noexcept;
 
   /// Row count, payload bytes and seq range of what is stored.
   runtime::Result<OutboxStats> stats() const;

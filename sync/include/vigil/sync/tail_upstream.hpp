@@ -22,8 +22,19 @@ class SeqTracker {
   std::int64_t lowest() const noexcept { return ranges_.empty() ? 0 : ranges_.begin()->first; }
   std::int64_t highest() const noexcept { return ranges_.empty() ? 0 : ranges_.rbegin()->second; }
 
+  /// Records a gap record of the gateway: the seqs in [first, last] it did not send were evicted.
+  void add_evicted(std::int64_t first, std::int64_t last);
+  /// The holes of gaps(), split into the parts a gap record explains (evicted) and the rest
+  /// (lost: neither received nor reported evicted), each as [first, last] ranges.
+  struct Holes {
+    std::vector<std::pair<std::int64_t, std::int64_t>> evicted;
+    std::vector<std::pair<std::int64_t, std::int64_t>> lost;
+  };
+  Holes holes() const;
+
  private:
   std::map<std::int64_t, std::int64_t> ranges_;  // first -> last, disjoint, not adjacent
+  std::map<std::int64_t, std::int64_t> evicted_;  // first -> last, may overlap
 };
 
 /// Runs `vigil tail-upstream` with the arguments after the command (`--broker URI [--topic T]
