@@ -37,6 +37,11 @@ constexpr ConfigKey kTimeKeys[] = {
     {"idle_timeout", KeyType::duration, Required::no, "0s", "A key that sends nothing for this long (processing time) stops holding its windows open; 0: never."},
     {"max_future", KeyType::duration, Required::no, "0s", "Records more than this ahead of the gateway clock are counted and dropped; 0: unchecked."},
 };
+constexpr ConfigKey kTransformKeys[] = {
+    {"scale", KeyType::real, Required::no, "1", "Multiplies the value (a unit or ADC conversion)."},
+    {"offset", KeyType::real, Required::no, "0", "Added after scaling: value * scale + offset."},
+    {"as", KeyType::string, Required::no, {}, "Name the value goes on under (aggregates use it); default: the field's own name."},
+};
 constexpr ConfigKey kSourceCommonKeys[] = {
     {"name", KeyType::string, Required::yes, {}, "Name pipelines use in `from:`."},
     {"type", KeyType::string, Required::yes, {}, "Source type."},
@@ -45,6 +50,7 @@ constexpr ConfigKey kSourceCommonKeys[] = {
     {"fields", KeyType::string_list, Required::no, {}, "Value columns to read; default: every other column (each must then hold numbers or be empty)."},
     {"queue_depth", KeyType::integer, Required::no, {}, "Events this source's queue holds; default: limits.queue_depth.", 16, 100'000'000},
     {"overflow", KeyType::choice, Required::no, {}, "What a full queue does: block (default for simulator/replay), drop_oldest, drop_newest (default for live inputs).", kNoMin, kNoMax, kOverflow},
+    {"transform", KeyType::object_map, Required::no, {}, "Per field: `{t_raw: {scale: 0.1, offset: -40, as: temp}}` turns each value into value * scale + offset under the name `as`.", kNoMin, kNoMax, {}, kTransformKeys},
 };
 constexpr std::string_view kWatermarkScopes[] = {"per_key", "per_source"};
 constexpr std::string_view kForwardModes[] = {"always", "every", "deadband", "on_alarm"};
@@ -220,6 +226,24 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<Source>> sources;
   std::vector<bool> source_selected;  // started by run()
   std::vector<std::unique_ptr<IngestQueue>> queues;
+  // Per source, indexed by FieldId: what `transform:` does to a value (empty: nothing).
+  struct FieldTransform {
+    double scale = 1;
+    double offset = 0;
+    FieldId to = kNoField;  // kNoField: this field is not transformed
+  };
+  std::vector<std::vector<FieldTransform>> transforms;
+  void apply_transforms(std::size_t s, Event* events, std::size_t n) const noexcept {
+    const auto& table = transforms[s];
+    if (table.empty()) return;
+    for (std::size_t i = 0; i < n; ++i) {
+      Event& e = events[i];
+      if (e.kind != EventKind::sample || e.field >= table.size() || table[e.field].to == kNoField) continue;
+      const FieldTransform& t = table[e.field];
+      e.value = e.value * t.scale + t.offset;
+      e.field = t.to;
+    }
+  }
 
   std::vector<std::unique_ptr<Operator>> pipelines;
   std::vector<std::vector<SourceIndex>> pipeline_sources;
@@ -373,6 +397,22 @@ void Engine::Impl::build_sources(const ConfigNode& list, Diagnostics& diag) {
       if (!source && diag.lines().size() == before)
         diag.error(node.mark, path, "could not be set up");
     }
+    std::vector<FieldTransform> table;
+    if (const ConfigNode* tr = node.find("transform"); tr && tr->is_map() && diag.lines().size() == before) {
+      table.resize(FieldTable::kMaxFields);
+      for (const auto& [field, spec] : tr->members) {
+        Block t(&spec, kTransformKeys);
+        const FieldId from = fields.intern(field);
+        const FieldId to = fields.intern(t.has("as") ? t.string("as") : field);
+        if (from == kNoField || to == kNoField) {
+          diag.error(spec.mark, path + ".transform." + field, "too many field names (at most " +
+                                                                 std::to_string(FieldTable::kMaxFields) + ")");
+          continue;
+        }
+        table[from] = FieldTransform{t.has("scale") ? t.real("scale") : 1.0, t.has("offset") ? t.real("offset") : 0.0, to};
+      }
+    }
+    transforms.push_back(std::move(table));
     source_setups.push_back(std::move(setup));
     source_setups.back().block = Block(&node, plugin ? plugin->keys : std::span<const ConfigKey>{});
     source_overflow.push_back(policy);
@@ -720,6 +760,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
       std::size_t n = m.queues[s]->pop(buffer);
       if (n == 0) continue;
       any = true;
+      m.apply_transforms(s, buffer.data(), n);
       m.dispatch(static_cast<SourceIndex>(s), {buffer.data(), n}, ended);
     }
     if (!any) {
@@ -750,7 +791,10 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
   for (std::size_t s : started) m.sources[s]->stop();
   for (std::size_t s : started) {
     std::size_t n;
-    while ((n = m.queues[s]->pop(buffer)) > 0) m.dispatch(static_cast<SourceIndex>(s), {buffer.data(), n}, ended);
+    while ((n = m.queues[s]->pop(buffer)) > 0) {
+      m.apply_transforms(s, buffer.data(), n);
+      m.dispatch(static_cast<SourceIndex>(s), {buffer.data(), n}, ended);
+    }
   }
   std::vector<std::size_t> open;
   for (std::size_t p = 0; p < m.pipelines.size(); ++p) {

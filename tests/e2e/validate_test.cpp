@@ -213,3 +213,13 @@ TEST_CASE("validate names a config by the path it was given, also a relative one
 
 }  // namespace
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("validate reports an unknown key in a field transform", "[e2e][validate]") {
+  // line 8: `      t_raw: {scale: 0.1, factor: 2}`; `factor` at column 27.
+  expect_one_error("transform-unknown-key.yaml", "8:27",
+                   "sources[0].transform.t_raw: unknown key \"factor\"; valid keys: scale, offset, as");
+}
+
+}  // namespace vigil::test
