@@ -872,7 +872,8 @@ std::string Engine::stats_text() const {
     if (!m.sources[i] || (!m.source_selected.empty() && !m.source_selected[i])) continue;
     const auto& c = m.sources[i]->counters();
     out += "source " + m.source_setups[i].name + ": " + std::to_string(c.records.get()) + " records, " +
-           std::to_string(c.malformed.get()) + " malformed, " + std::to_string(c.unknown_key.get()) +
+           std::to_string(c.malformed.get()) + " malformed (" + std::to_string(c.dead_letters.get()) +
+           " kept as dead letters), " + std::to_string(c.unknown_key.get()) +
            " over max_keys, " + std::to_string(c.future.get()) + " too far in the future, " +
            std::to_string(i < m.queues.size() ? m.queues[i]->dropped() : 0) + " dropped (queue full)\n";
   }
