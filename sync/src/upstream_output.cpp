@@ -158,8 +158,11 @@ class UpstreamOutput final : public runtime::Output {
     if (!stored) return runtime::Error{"upstream: " + stored.error().message};
     left_over_end_ = *stored + 1;
     try {
-      client_ = std::make_unique<mqtt::async_client>(settings_.broker, settings_.client_id,
-                                                     mqtt::create_options(MQTTVERSION_3_1_1));
+      // Paho queues each publish as a command until its own thread writes it, and refuses a
+      // publish once more than max_buffered_messages (100 by default) are queued. Both lanes
+      // may have a full window queued at once, so the queue must hold as much as the window.
+      client_ = std::make_unique<mqtt::async_client>(
+          settings_.broker, settings_.client_id, mqtt::create_options(MQTTVERSION_3_1_1, paho_window()));
       client_->set_connection_lost_handler([this](const std::string& cause) {
         {
           std::lock_guard lock(mutex_);
@@ -259,6 +262,9 @@ class UpstreamOutput final : public runtime::Output {
 
   bool stopping() const noexcept { return stopping_.load(std::memory_order_acquire); }
 
+  // Publishes Paho may hold unacknowledged: both lanes' windows plus status and gap records.
+  int paho_window() const noexcept { return static_cast<int>(2 * settings_.max_inflight + 8); }
+
   void build_connect_options() {
     opts_.set_mqtt_version(MQTTVERSION_3_1_1);
     // Delivery is tracked in the outbox, not in a broker session: after a reconnect every
@@ -267,7 +273,7 @@ class UpstreamOutput final : public runtime::Output {
     opts_.set_keep_alive_interval(whole_seconds(settings_.keep_alive));
     opts_.set_connect_timeout(std::min(kConnectTimeoutSeconds, whole_seconds(settings_.keep_alive)));
     opts_.set_automatic_reconnect(false);
-    opts_.set_max_inflight(static_cast<int>(2 * settings_.max_inflight + 8));
+    opts_.set_max_inflight(paho_window());
     if (!settings_.username.empty()) opts_.set_user_name(settings_.username);
     if (!settings_.password.empty()) opts_.set_password(settings_.password);
     if (!settings_.status_topic.empty())
@@ -474,6 +480,13 @@ class UpstreamOutput final : public runtime::Output {
       if (lane == Outbox::Lane::alerts) alerts_.add();
       return true;
     } catch (const mqtt::exception& e) {
+      // Paho's queue or window is full: back-pressure, not a broken connection. The row stays
+      // unsent and goes out once acknowledgements made room.
+      if (e.get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES ||
+          e.get_return_code() == MQTTASYNC_MAX_MESSAGES_INFLIGHT) {
+        client_full_ = true;
+        return false;
+      }
       note_lost(e.get_error_str().empty() ? e.what() : e.get_error_str());
       return false;
     } catch (const std::exception& e) {
@@ -529,15 +542,21 @@ class UpstreamOutput final : public runtime::Output {
     room = std::min(room, kMaxFetch);
     if (room == 0) return true;
     bool ok = true;
+    bool full = false;
     std::size_t sent_backlog = 0;
     auto visited = outbox_->next_rows(lane, cursor_[index], room, [&](const OutboxRecord& row) {
-      if (!ok) return;
+      if (!ok || full) return;
       if (!acked_.empty() && pending_delete(row.seq)) {
         cursor_[index] = row.seq;
         return;
       }
       if (!publish(row, lane)) {
-        ok = false;
+        if (client_full_) {
+          client_full_ = false;
+          full = true;
+        } else {
+          ok = false;
+        }
         return;
       }
       cursor_[index] = row.seq;
@@ -550,6 +569,7 @@ class UpstreamOutput final : public runtime::Output {
     note_db_ok();
     if (lane == Outbox::Lane::routine && draining_) {
       tokens_ -= static_cast<double>(sent_backlog);
+      if (full) return ok;
       // Every backlog row is out (acknowledged or in flight) once the cursor passed the end of
       // the backlog, or once the lane had fewer rows than it asked for.
       if (ok && (cursor_[0] + 1 >= backlog_end_ || *visited < room)) {
@@ -612,7 +632,8 @@ class UpstreamOutput final : public runtime::Output {
         if (connection_lost(cause)) break;
         bool ok = fill(Outbox::Lane::alerts);
         if (ok) ok = fill(Outbox::Lane::routine);
-        if (!ok || connection_lost(cause)) break;
+        // connection_lost first: it fills in the cause also when the publish found the loss.
+        if (connection_lost(cause) || !ok) break;
         wait(next_wake());
       }
       if (stopping()) break;
@@ -657,6 +678,7 @@ class UpstreamOutput final : public runtime::Output {
   std::int64_t backlog_end_ = 1;     // rows below this were stored before the connection came up
   std::int64_t left_over_end_ = 1;   // rows below this were stored before start()
   bool draining_ = false;
+  bool client_full_ = false;  // the last publish found Paho's queue full (set by publish())
   double tokens_ = 1;
   Clock::time_point last_refill_{};
   bool db_failing_ = false;
