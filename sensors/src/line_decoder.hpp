@@ -159,4 +159,33 @@ void report_source_key(const runtime::SourceSetup& setup, std::string_view key, 
 std::optional<LineDecoder> make_source_decoder(const runtime::SourceSetup& setup, LineFormat format,
                                                std::string key_field);
 
+/// Turns the record `decoder` just decoded into events for a source's batch: interns the field
+/// names it discovered since the last call into `field_ids` (parallel to the decoder's fields;
+/// reserved for LineDecoder::kMaxDiscoveredFields more at setup), then writes one sample per
+/// present value to `out` (kRecordBegin on the first). `out` must have room for the record's
+/// present values. Returns how many events it wrote (0: nothing to send). Works with any decoder
+/// that lists its fields as LineDecoder does (field_count, field_name, has_value, value).
+template <class Decoder>
+std::size_t append_decoded_record(const Decoder& decoder, runtime::FieldTable& fields,
+                                  std::vector<runtime::FieldId>& field_ids, runtime::KeyId key, runtime::Nanos time,
+                                  runtime::SourceIndex source, runtime::Event* out) noexcept {
+  // Names discovered in the data are interned once, on first sight.
+  while (field_ids.size() < decoder.field_count()) field_ids.push_back(fields.intern(decoder.field_name(field_ids.size())));
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < decoder.field_count(); ++i) {
+    if (!decoder.has_value(i) || field_ids[i] == runtime::kNoField) continue;
+    runtime::Event& e = out[n];
+    e = runtime::Event{};
+    e.time = time;
+    e.value = decoder.value(i);
+    e.key = key;
+    e.field = field_ids[i];
+    e.source = source;
+    e.kind = runtime::EventKind::sample;
+    e.flags = n == 0 ? runtime::kRecordBegin : 0;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace vigil::sensors

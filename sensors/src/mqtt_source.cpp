@@ -432,11 +432,6 @@ class MqttSource final : public runtime::Source {
       case LineStatus::record: break;
     }
     if (record_.present == 0) return;
-    // Names discovered in the data are interned once, on first sight.
-    while (field_ids_.size() < decoder.field_count()) {
-      const runtime::FieldId id = fields_table_->intern(decoder.field_name(field_ids_.size()));
-      field_ids_.push_back(id);
-    }
     const Nanos now = clock_->now();
     const Nanos time = record_.has_time ? record_.time : now;
     if (max_future_ > 0 && time > now + max_future_) {
@@ -457,21 +452,10 @@ class MqttSource final : public runtime::Source {
       if (!resolve_topic(topic, key, unused)) return;
     }
     if (batch_size_ + record_.present > batch_.size()) flush();
-    std::uint8_t flags = runtime::kRecordBegin;
-    for (std::size_t i = 0; i < decoder.field_count(); ++i) {
-      if (!decoder.has_value(i) || field_ids_[i] == runtime::kNoField) continue;
-      runtime::Event& e = batch_[batch_size_++];
-      e = runtime::Event{};
-      e.time = time;
-      e.value = decoder.value(i);
-      e.key = key;
-      e.field = field_ids_[i];
-      e.source = index_;
-      e.kind = runtime::EventKind::sample;
-      e.flags = flags;
-      flags = 0;
-    }
-    if (flags == 0) counters_.records.add();
+    const std::size_t n =
+        append_decoded_record(decoder, *fields_table_, field_ids_, key, time, index_, batch_.data() + batch_size_);
+    batch_size_ += n;
+    if (n > 0) counters_.records.add();
   }
 
   // Key (unless it comes from the payload) and, for `value`, field of a topic; cached. False

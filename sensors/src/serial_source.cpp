@@ -294,11 +294,6 @@ class SerialSource final : public runtime::Source {
       case LineStatus::record: break;
     }
     if (record_.present == 0) return;
-    // Names discovered in the data are interned once, on first sight.
-    while (field_ids_.size() < decoder_.field_count()) {
-      const runtime::FieldId id = fields_table_->intern(decoder_.field_name(field_ids_.size()));
-      field_ids_.push_back(id);
-    }
     const Nanos now = clock_->now();
     const Nanos time = record_.has_time ? record_.time : now;
     if (max_future_ > 0 && time > now + max_future_) {
@@ -312,21 +307,10 @@ class SerialSource final : public runtime::Source {
       return;
     }
     if (batch_size_ + record_.present > batch_.size()) flush();
-    std::uint8_t flags = runtime::kRecordBegin;
-    for (std::size_t i = 0; i < decoder_.field_count(); ++i) {
-      if (!decoder_.has_value(i) || field_ids_[i] == runtime::kNoField) continue;
-      runtime::Event& e = batch_[batch_size_++];
-      e = runtime::Event{};
-      e.time = time;
-      e.value = decoder_.value(i);
-      e.key = *id;
-      e.field = field_ids_[i];
-      e.source = index_;
-      e.kind = runtime::EventKind::sample;
-      e.flags = flags;
-      flags = 0;
-    }
-    if (flags == 0) counters_.records.add();
+    const std::size_t n =
+        append_decoded_record(decoder_, *fields_table_, field_ids_, *id, time, index_, batch_.data() + batch_size_);
+    batch_size_ += n;
+    if (n > 0) counters_.records.add();
   }
 
   // Never waits: the queue applies its drop policy and counts what it refuses.
