@@ -65,7 +65,9 @@ bool accepts(int port) {
 
 MosquittoBroker::MosquittoBroker(const MosquittoOptions& options) {
   port_ = free_port();
-  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\n";
+  // No queue limit for a subscriber that falls behind (mosquitto's default drops QoS 1 messages
+  // past 1000 queued): a test's own subscriber must see everything the code under test sent.
+  std::string conf = "listener " + std::to_string(port_) + " 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n";
   if (options.persistence) {
     // Started as root, mosquitto drops to its own user before it writes the persistence file.
     const std::string store = dir_.file("store");
@@ -73,7 +75,7 @@ MosquittoBroker::MosquittoBroker(const MosquittoOptions& options) {
     std::filesystem::permissions(dir_.path(), std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
                                                   std::filesystem::perms::others_exec);
     std::filesystem::permissions(store, std::filesystem::perms::all);
-    conf += "persistence true\npersistence_location " + store + "/\nmax_queued_messages 0\n";
+    conf += "persistence true\npersistence_location " + store + "/\n";
   } else {
     conf += "persistence false\n";
   }
