@@ -438,7 +438,9 @@ TEST_CASE("a broker outage mid-drain loses nothing: after dedup every seq arrive
   REQUIRE(eventually([&] { return logs.count("cannot connect") >= 1; }));
   std::this_thread::sleep_for(1500ms);
   broker.start();
-  REQUIRE(eventually([&] { return rows_in(dir.file("o.db")) == 0; }, 60s));
+  const bool drained = eventually([&] { return rows_in(dir.file("o.db")) == 0; }, 60s);
+  INFO(outputs->upstream->stats() << "\n" << logs.text() << "rows left: " << rows_in(dir.file("o.db")));
+  REQUIRE(drained);
   const bool complete = eventually([&] {
     return static_cast<std::int64_t>(first_seqs(sub.summaries()).size()) == kBacklog + kDuringOutage;
   }, 30s);
