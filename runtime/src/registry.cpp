@@ -70,6 +70,10 @@ bool parse_number(std::string_view text, double& out) noexcept {
   return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(out);
 }
 
+const char* to_string(CheckpointKind kind) noexcept {
+  return kind == CheckpointKind::shutdown ? "shutdown" : "periodic";
+}
+
 std::string_view to_string(TimeUnit unit) noexcept {
   switch (unit) {
     case TimeUnit::s: return "s";

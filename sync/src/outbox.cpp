@@ -58,6 +58,18 @@ constexpr const char* kSchema3Column =
     "ALTER TABLE outbox ADD COLUMN created_clock_ns INTEGER NOT NULL DEFAULT 0";
 constexpr const char* kSchema3Index = "CREATE INDEX IF NOT EXISTS outbox_eviction ON outbox(priority, seq)";
 
+// Schema 4: window-state checkpoints, one row per pipeline, all replaced together in the
+// transaction that stores the rows emitted before them.
+constexpr const char* kSchema4 = R"sql(
+CREATE TABLE IF NOT EXISTS checkpoints(
+  pipeline TEXT PRIMARY KEY,
+  config_hash TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  saved_ns INTEGER NOT NULL,
+  state BLOB NOT NULL
+)
+)sql";
+
 // An eviction pass frees pages down to this share of max_bytes, so the next one comes only
 // after the outbox grew by a tenth of its bound again, not at every append.
 constexpr std::int64_t kLowWaterPercent = 90;
@@ -224,6 +236,8 @@ struct Outbox::Impl {
   Statement eviction_order;
   Statement oldest_rows;
   Statement store_meta;
+  Statement clear_checkpoints;
+  Statement insert_checkpoint;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -294,7 +308,8 @@ struct Outbox::Impl {
     if (!sqlite3_get_autocommit(db) && rollback.get() != nullptr) run(rollback.get());
     if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
     for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get(), delete_row.get(),
-                       eviction_order.get(), oldest_rows.get(), store_meta.get()}) {
+                       eviction_order.get(), oldest_rows.get(), store_meta.get(), clear_checkpoints.get(),
+                       insert_checkpoint.get()}) {
       sqlite3_reset(stmt);
       sqlite3_clear_bindings(stmt);
     }
@@ -330,6 +345,7 @@ struct Outbox::Impl {
   int write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq, EvictionStats& pass_total) noexcept;
   int enforce_locked(std::int64_t& seq, EvictionStats& pass_total) noexcept;
   int store_clock() noexcept;
+  int write_checkpoint(const runtime::Checkpoint& checkpoint) noexcept;
   Result<void> create_schema(const OutboxOptions& options);
   Result<void> migrate(std::int64_t from_version);
   Result<void> load_meta(const OutboxOptions& options);
@@ -363,11 +379,12 @@ Result<void> Outbox::Impl::create_schema(const OutboxOptions& options) {
   if (rc == SQLITE_OK) rc = exec(kSchema2);
   if (rc == SQLITE_OK) rc = exec(kSchema3Column);
   if (rc == SQLITE_OK) rc = exec(kSchema3Index);
+  if (rc == SQLITE_OK) rc = exec(kSchema4);
   if (rc == SQLITE_OK) rc = write_meta("gateway", options.gateway);
   if (rc == SQLITE_OK) rc = write_meta("epoch", random_epoch());
   if (rc == SQLITE_OK) rc = write_meta("created", utc_now_rfc3339());
   if (rc == SQLITE_OK) rc = write_meta("next_seq", "1");
-  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 3");
+  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 4");
   if (rc == SQLITE_OK) rc = exec("COMMIT");
   if (rc != SQLITE_OK) {
     Error e = error("cannot create the outbox", rc);
@@ -392,6 +409,7 @@ Result<void> Outbox::Impl::migrate(std::int64_t from_version) {
     if (rc == SQLITE_OK && has_column == 0) rc = exec(kSchema3Column);
     if (rc == SQLITE_OK) rc = exec(kSchema3Index);
   }
+  if (rc == SQLITE_OK && version < 4) rc = exec(kSchema4);
   if (rc == SQLITE_OK && version < kSchemaVersion) {
     const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
     rc = exec(set.c_str());
@@ -479,6 +497,10 @@ Result<void> Outbox::Impl::prepare_writes() {
                  "INSERT INTO window_marks(pipeline, key, last_end_ms) VALUES(?1, ?2, ?3) "
                  "ON CONFLICT(pipeline, key) DO UPDATE "
                  "SET last_end_ms = max(last_end_ms, excluded.last_end_ms)");
+  if (rc == SQLITE_OK) rc = prepare(clear_checkpoints, "DELETE FROM checkpoints");
+  if (rc == SQLITE_OK)
+    rc = prepare(insert_checkpoint,
+                 "INSERT INTO checkpoints(pipeline, config_hash, kind, saved_ns, state) VALUES(?1, ?2, ?3, ?4, ?5)");
   if (rc == SQLITE_OK)
     rc = prepare(select_routine,
                  "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
@@ -711,9 +733,9 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
   return std::unique_ptr<Outbox>(new Outbox(std::move(impl)));
 }
 
-Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
+Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows, const runtime::Checkpoint* checkpoint) {
   Impl& m = *impl_;
-  if (rows.empty()) return SeqRange{m.next_seq, 0};
+  if (rows.empty() && checkpoint == nullptr) return SeqRange{m.next_seq, 0};
   if (m.read_only) return m.error("opened read-only; cannot append");
 
   int rc = run(m.begin.get());
@@ -727,6 +749,19 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
   sqlite3_stmt* insert = m.insert_row.get();
   sqlite3_stmt* mark = m.upsert_mark.get();
   for (const OutboxRow& row : rows) {
+    if (row.mark_only) {
+      bind_text(mark, 1, row.pipeline);
+      bind_text(mark, 2, row.key);
+      sqlite3_bind_int64(mark, 3, row.end_ms);
+      rc = sqlite3_step(mark);
+      if (rc != SQLITE_DONE) {
+        Error e = m.error("cannot store a window mark", rc);
+        m.abandon_transaction();
+        return e;
+      }
+      sqlite3_reset(mark);
+      continue;
+    }
     sqlite3_bind_int64(insert, 1, seq);
     bind_text(insert, 2, row.topic);
     bind_text(insert, 3, row.pipeline);
@@ -756,6 +791,14 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
     ++seq;
   }
   const std::int64_t appended_end = seq;
+  if (checkpoint != nullptr) {
+    rc = m.write_checkpoint(*checkpoint);
+    if (rc != SQLITE_OK) {
+      Error e = m.error("cannot store the window-state checkpoint", rc);
+      m.abandon_transaction();
+      return e;
+    }
+  }
   EvictionStats pass;
   rc = m.enforce_locked(seq, pass);
   if (rc == SQLITE_OK) rc = m.store_clock();
@@ -792,6 +835,26 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
   m.evicted.bytes += pass.bytes;
   m.evicted.gap_records += pass.gap_records;
   return range;
+}
+
+int Outbox::Impl::write_checkpoint(const runtime::Checkpoint& checkpoint) noexcept {
+  int rc = run(clear_checkpoints.get());
+  if (rc != SQLITE_DONE) return rc;
+  sqlite3_stmt* stmt = insert_checkpoint.get();
+  for (const runtime::PipelineState& p : checkpoint.pipelines) {
+    bind_text(stmt, 1, p.pipeline);
+    bind_text(stmt, 2, p.config_hash);
+    bind_text(stmt, 3, runtime::to_string(checkpoint.kind));
+    sqlite3_bind_int64(stmt, 4, checkpoint.saved_ns);
+    if (p.state.empty())
+      sqlite3_bind_zeroblob(stmt, 5, 0);
+    else
+      sqlite3_bind_blob64(stmt, 5, p.state.data(), p.state.size(), SQLITE_STATIC);
+    rc = run(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  return SQLITE_OK;
 }
 
 Result<EvictionStats> Outbox::enforce_bounds() {
@@ -866,7 +929,50 @@ Result<OutboxStats> Outbox::stats() const {
   s.evicted = m.evicted;
   std::int64_t used = 0;
   if (m.used_bytes(used) == SQLITE_OK) s.used_bytes = static_cast<std::uint64_t>(used);
+  if (m.schema_version >= 4) {
+    Statement cp;
+    rc = sqlite3_prepare_v2(m.db,
+                            "SELECT count(*), coalesce(sum(length(state)), 0), coalesce(max(saved_ns), 0), "
+                            "coalesce(max(kind), '') FROM checkpoints",
+                            -1, cp.out(), nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(cp.get());
+    if (rc != SQLITE_ROW) return m.error("cannot read the checkpoint", rc);
+    s.checkpoint_pipelines = static_cast<std::uint64_t>(sqlite3_column_int64(cp.get(), 0));
+    s.checkpoint_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(cp.get(), 1));
+    s.checkpoint_saved_ns = sqlite3_column_int64(cp.get(), 2);
+    s.checkpoint_kind = column_text(cp.get(), 3);
+  }
   return s;
+}
+
+Result<runtime::SavedState> Outbox::saved_state() const {
+  Impl& m = *impl_;
+  runtime::SavedState saved;
+  auto marks = window_marks();
+  if (!marks) return std::move(marks).error();
+  saved.marks = std::move(marks.value());
+  if (m.schema_version < 4) return saved;
+  Statement stmt;
+  int rc = sqlite3_prepare_v2(m.db, "SELECT pipeline, config_hash, kind, saved_ns, state FROM checkpoints ORDER BY pipeline",
+                              -1, stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return m.error("cannot read the checkpoint", rc);
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* st = stmt.get();
+    runtime::PipelineState p;
+    p.pipeline = column_text(st, 0);
+    p.config_hash = column_text(st, 1);
+    // Rows of one checkpoint share kind and time (written in one transaction).
+    saved.checkpoint.kind = column_text(st, 2) == "shutdown" ? runtime::CheckpointKind::shutdown
+                                                              : runtime::CheckpointKind::periodic;
+    saved.checkpoint.saved_ns = sqlite3_column_int64(st, 3);
+    const auto* blob = static_cast<const std::byte*>(sqlite3_column_blob(st, 4));
+    const int size = sqlite3_column_bytes(st, 4);
+    if (blob != nullptr && size > 0) p.state.assign(blob, blob + size);
+    saved.checkpoint.pipelines.push_back(std::move(p));
+    saved.has_checkpoint = true;
+  }
+  if (rc != SQLITE_DONE) return m.error("cannot read the checkpoint", rc);
+  return saved;
 }
 
 Result<std::vector<OutboxRecord>> Outbox::tail(std::size_t n) const {

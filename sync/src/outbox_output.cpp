@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +53,10 @@ constexpr ConfigKey kOutboxKeys[] = {
     {"max_age", KeyType::duration, Required::no, "0s",
      "Rows older than this (monotonic outbox clock: NTP steps do not count) are evicted with a gap "
      "record, whatever their priority; 0: never."},
+    {"checkpoint_interval", KeyType::duration, Required::no, "10s",
+     "How often the open window state is saved into this file, in the same transaction as the summaries "
+     "emitted before it; restored at start, so a crash loses at most this much. With checkpoints, SIGTERM "
+     "saves open windows instead of flushing them. 0: no checkpoints (SIGTERM flushes, marked partial)."},
     {"keep_all", KeyType::boolean, Required::no, "false",
      "Also store the summaries a pipeline's forward policy kept local, as priority -1 rows: never "
      "published, evicted first; for inspection with vigil outbox."},
@@ -59,6 +65,10 @@ constexpr ConfigKey kOutboxKeys[] = {
 // Ring memory per summary of queue_depth. A typical summary (topic, names and a JSON object
 // of a dozen numbers) takes 250-400 bytes; bigger ones use more room, so fewer fit.
 constexpr std::size_t kRingBytesPerSummary = 512;
+// Shortest checkpoint_interval accepted (a snapshot of every pipeline each time).
+constexpr Nanos kMinCheckpointInterval = 100 * runtime::kNanosPerMilli;
+// Priority stored in a ring record that only moves a window mark (a summary kept local).
+constexpr std::int8_t kMarkOnly = INT8_MIN;
 // Floor of the ring size, so a summary with many columns still fits a small queue.
 constexpr std::size_t kMinRingBytes = 64 * 1024;
 constexpr std::size_t kJsonReserve = 4096;
@@ -179,6 +189,7 @@ class SummaryRing {
       row.created_ns = h.created_ns;
       row.flags = h.flags;
       row.priority = h.priority;
+      row.mark_only = h.priority == kMarkOnly;
       row.format = "json";
       position += h.size;
       return true;
@@ -228,6 +239,7 @@ struct OutboxSettings {
   bool keep_all = false;
   std::int64_t max_bytes = 0;
   Nanos max_age = 0;
+  Nanos checkpoint_interval = 0;
 };
 
 class OutboxOutput final : public runtime::Output {
@@ -246,6 +258,14 @@ class OutboxOutput final : public runtime::Output {
                                              .max_age = settings_.max_age});
     if (!opened) return std::move(opened).error();
     outbox_ = std::move(opened.value());
+    if (settings_.checkpoint_interval > 0) {
+      auto saved = outbox_->saved_state();
+      if (!saved) {
+        outbox_.reset();
+        return std::move(saved).error();
+      }
+      saved_ = std::move(saved.value());
+    }
     commits_ = CommitSignal::of(settings_.resolved_path);
     const std::size_t ring_bytes =
         std::max(kMinRingBytes, settings_.queue_depth * kRingBytesPerSummary);
@@ -294,6 +314,13 @@ class OutboxOutput final : public runtime::Output {
     std::lock_guard lock(push_mutex_);
     if (!summary.forward && !settings_.keep_all) {
       held_.add();
+      // Not stored, but emitted: its window mark keeps a restart from emitting it again.
+      if (checkpointing_ && accepting_ && summary.schema) {
+        RecordHeader header;
+        header.end_ms = floor_ms(summary.end);
+        header.priority = kMarkOnly;
+        if (!ring_.try_push(header, {}, summary.schema->pipeline, summary.key_name, {})) dropped_.add();
+      }
       return;
     }
     if (!accepting_) {
@@ -325,10 +352,35 @@ class OutboxOutput final : public runtime::Output {
     if (ring_.queued() == settings_.batch) wake_.notify_one();
   }
 
+  runtime::Nanos checkpoint_interval() const noexcept override { return settings_.checkpoint_interval; }
+
+  runtime::SavedState take_saved_state() override {
+    std::lock_guard lock(push_mutex_);
+    checkpointing_ = settings_.checkpoint_interval > 0;
+    return std::exchange(saved_, runtime::SavedState{});
+  }
+
+  void save_checkpoint(runtime::Checkpoint&& checkpoint) noexcept override {
+    {
+      // Under the producers' lock: every summary emitted before this call is in the ring, below
+      // the position the checkpoint waits for.
+      std::lock_guard push(push_mutex_);
+      if (!accepting_ || !checkpointing_) return;
+      std::lock_guard lock(checkpoint_mutex_);
+      if (pending_) checkpoints_replaced_.add();
+      pending_ = std::move(checkpoint);
+      pending_position_ = ring_.head();
+    }
+    wake_.notify_one();
+  }
+
   std::string stats() const override {
     std::string out = "outbox " + settings_.shown_path + ": " + std::to_string(written_.get()) +
                       " rows written, " + std::to_string(dropped_.get()) + " dropped, " +
                       std::to_string(write_errors_.get()) + " write errors";
+    if (checkpoints_.get() > 0)
+      out += ", " + std::to_string(checkpoints_.get()) + " checkpoints (last " +
+             std::to_string(checkpoint_bytes_.load(std::memory_order_relaxed)) + " bytes)";
     if (lost_.get() > 0) out += ", " + std::to_string(lost_.get()) + " not written at stop";
     if (evicted_.get() > 0) out += ", " + std::to_string(evicted_.get()) + " evicted";
     if (held_.get() > 0) out += ", " + std::to_string(held_.get()) + " not forwarded (not stored)";
@@ -405,16 +457,31 @@ class OutboxOutput final : public runtime::Output {
     bool evicting = false;
     auto next_expiry = std::chrono::steady_clock::now() + kExpiryInterval;
     const auto batch_ready = [this] {
-      return stopping_.load(std::memory_order_acquire) || ring_.queued() >= settings_.batch;
+      return stopping_.load(std::memory_order_acquire) || ring_.queued() >= settings_.batch || checkpoint_waiting();
     };
+    // The checkpoint being written: it goes into the transaction that stores the last row
+    // emitted before it (or alone, when those rows are already stored), and is retried with
+    // them on failure.
+    std::optional<runtime::Checkpoint> checkpoint;
+    std::uint64_t checkpoint_position = 0;
     for (;;) {
       // Read before collecting: once stop() set it, no producer adds anything, so an empty
       // collection below means everything was written.
       const bool stopping = stopping_.load(std::memory_order_acquire);
       report_drops(seen_dropped, dropping, last_drop);
+      if (!checkpoint) {
+        std::lock_guard lock(checkpoint_mutex_);
+        if (pending_) {
+          checkpoint = std::move(pending_);
+          pending_.reset();
+          checkpoint_position = pending_position_;
+        }
+      }
+      const std::uint64_t limit = checkpoint ? checkpoint_position : UINT64_MAX;
       OutboxRow row;
-      while (rows_.size() < settings_.batch && ring_.read(position, row)) rows_.push_back(row);
-      if (rows_.empty()) {
+      while (rows_.size() < settings_.batch && position < limit && ring_.read(position, row)) rows_.push_back(row);
+      const bool with_checkpoint = checkpoint && position >= limit;
+      if (rows_.empty() && !with_checkpoint) {
         if (stopping) break;
         if (settings_.max_age > 0 && !failing && std::chrono::steady_clock::now() >= next_expiry) {
           next_expiry = std::chrono::steady_clock::now() + kExpiryInterval;
@@ -431,11 +498,18 @@ class OutboxOutput final : public runtime::Output {
         continue;
       }
       const EvictionStats before = outbox_->evictions();
-      auto appended = outbox_->append(rows_);
+      auto appended = outbox_->append(rows_, with_checkpoint ? &*checkpoint : nullptr);
       if (appended) {
         report_evictions(before, evicting);
         ring_.release(position, rows_.size());
-        written_.add(rows_.size());
+        written_.add(static_cast<std::uint64_t>(appended->count));
+        if (with_checkpoint) {
+          std::size_t bytes = 0;
+          for (const auto& p : checkpoint->pipelines) bytes += p.state.size();
+          checkpoint_bytes_.store(bytes, std::memory_order_relaxed);
+          checkpoints_.add();
+          checkpoint.reset();
+        }
         commits_->notify();
         rows_.clear();
         backoff = kMinBackoff;
@@ -461,6 +535,8 @@ class OutboxOutput final : public runtime::Output {
                        settings_.shown_path.c_str(), left, appended.error().message.c_str());
           ring_.release(ring_.head(), left);
           rows_.clear();
+          if (checkpoint) std::fprintf(stderr, "vigil: outbox %s: the last window-state checkpoint was not saved\n",
+                                       settings_.shown_path.c_str());
           break;
         }
         wait(kStopBackoff, [] { return false; });
@@ -481,8 +557,23 @@ class OutboxOutput final : public runtime::Output {
   // Producer side: serializes emit() calls, in case several pipeline threads share the output.
   std::mutex push_mutex_;
   bool accepting_ = false;
+  bool checkpointing_ = false;  // the engine took the saved state: it checkpoints into this output
   std::string json_;   // encoding scratch, reserved in start()
   std::string topic_;  // topic scratch, reserved in start()
+
+  bool checkpoint_waiting() noexcept {
+    std::lock_guard lock(checkpoint_mutex_);
+    return pending_.has_value();
+  }
+
+  // Checkpoints: saved by the pipeline thread, taken by the writer.
+  runtime::SavedState saved_;  // read in start(), taken once by the engine
+  std::mutex checkpoint_mutex_;
+  std::optional<runtime::Checkpoint> pending_;
+  std::uint64_t pending_position_ = 0;  // ring head when it was saved
+  runtime::Counter checkpoints_;            // writer thread
+  runtime::Counter checkpoints_replaced_;   // pipeline thread: a newer one came before the writer took it
+  std::atomic<std::size_t> checkpoint_bytes_{0};
 
   // Writer side.
   std::vector<OutboxRow> rows_;  // views into the ring; reserved to `batch` in start()
@@ -522,6 +613,11 @@ std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) 
   s.keep_all = block.boolean("keep_all");
   s.max_bytes = block.size("max_bytes");
   s.max_age = block.duration("max_age");
+  s.checkpoint_interval = block.duration("checkpoint_interval");
+  if (s.checkpoint_interval > 0 && s.checkpoint_interval < kMinCheckpointInterval) {
+    report_key_error(setup, "checkpoint_interval", "must be 0 (no checkpoints) or at least 100ms");
+    return nullptr;
+  }
   return std::make_unique<OutboxOutput>(std::move(s));
 }
 

@@ -33,12 +33,20 @@ std::string replay_data(const std::string& name) { return source_path("tests/e2e
 
 /// Copies the shipped example into `dir` (its outbox path, var/outbox.db, is relative to the
 /// config's folder, so the database lands in `dir`), optionally with a different window size.
-std::string copy_example(const TempDir& dir, const std::string& window_size = "10s") {
+/// The example with windows of `window_size`; with `checkpoints` false, its outbox keeps no
+/// window-state checkpoints (so stopping flushes open windows).
+std::string copy_example(const TempDir& dir, const std::string& window_size = "10s", bool checkpoints = true) {
   std::string text = read_file(source_path("examples/factory-sim.yaml"));
   const std::string original = "size: 10s";
   auto at = text.find(original);
   REQUIRE(at != std::string::npos);
   text.replace(at, original.size(), "size: " + window_size);
+  if (!checkpoints) {
+    const std::string outbox = "outbox: { path: var/outbox.db }";
+    at = text.find(outbox);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, outbox.size(), "outbox: { path: var/outbox.db, checkpoint_interval: 0s }");
+  }
   std::string config = dir.file("factory-sim.yaml");
   write_file(config, text);
   return config;
@@ -155,10 +163,10 @@ bool eventually(std::chrono::milliseconds timeout, F done) {
 // ---------------------------------------------------------------------------------------------
 // vigil run
 
-TEST_CASE("run --for 2s of the example prints partial summaries for every machine and stores them in the outbox",
+TEST_CASE("run --for 2s without checkpoints prints partial summaries for every machine and stores them in the outbox",
           "[e2e][run][slow]") {
   TempDir dir;
-  std::string config = copy_example(dir);
+  std::string config = copy_example(dir, "10s", false);
   auto r = run_process({VIGIL_BINARY, "run", config, "--for", "2s"}, 60'000);
   INFO("stderr: " << r.err);
   REQUIRE_FALSE(r.timed_out);
@@ -199,10 +207,10 @@ TEST_CASE("run --for 2s of the example prints partial summaries for every machin
   CHECK(rows == lines);
 }
 
-TEST_CASE("SIGTERM stops a run promptly with exit 0, flushing open windows to stdout and the outbox",
+TEST_CASE("SIGTERM without checkpoints stops a run promptly with exit 0, flushing open windows to stdout and the outbox",
           "[e2e][run][slow]") {
   TempDir dir;
-  std::string config = copy_example(dir, "1s");  // 1 s windows: summaries appear while it runs
+  std::string config = copy_example(dir, "1s", false);  // 1 s windows: summaries appear while it runs
   Background vigil({"run", config}, dir.file("stdout.txt"), dir.file("stderr.txt"));
 
   // Wait until at least one window per machine closed on the watermark: the run is under way.
@@ -257,9 +265,9 @@ TEST_CASE("run with an upstream output publishes what the outbox stores; every r
   CHECK_THAT(r.err, Contains(": connected"));
 }
 
-TEST_CASE("SIGINT stops a run like SIGTERM", "[e2e][run][slow]") {
+TEST_CASE("SIGINT without checkpoints stops a run like SIGTERM", "[e2e][run][slow]") {
   TempDir dir;
-  std::string config = copy_example(dir, "1s");
+  std::string config = copy_example(dir, "1s", false);
   Background vigil({"run", config}, dir.file("stdout.txt"), dir.file("stderr.txt"));
   REQUIRE(eventually(std::chrono::seconds(30), [&] { return !split_lines(vigil.out()).empty(); }));
   vigil.signal(SIGINT);

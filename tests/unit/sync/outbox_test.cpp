@@ -53,19 +53,20 @@ struct Rows {
 
 }  // namespace
 
-TEST_CASE("a new outbox has schema version 3 with WAL journal and its three tables and both indexes", "[sync][outbox]") {
+TEST_CASE("a new outbox has schema version 4 with WAL journal and its four tables and both indexes", "[sync][outbox]") {
   vigil::test::TempDir dir;
   auto path = dir.file("outbox.db");
   open_ok(path);
 
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 3);
+  CHECK(db.integer("PRAGMA user_version") == 4);
   CHECK(db.text("PRAGMA journal_mode") == "wal");
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 4);
   CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_eviction'") ==
         "CREATE INDEX outbox_eviction ON outbox(priority, seq)");
   CHECK(db.integer("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'created_clock_ns'") == 1);
   CHECK(db.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
-        std::vector<std::string>{"meta", "outbox", "window_marks"});
+        std::vector<std::string>{"checkpoints", "meta", "outbox", "window_marks"});
   CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_alerts'") ==
         "CREATE INDEX outbox_alerts ON outbox(seq) WHERE priority > 0");
   CHECK(db.text("SELECT value FROM meta WHERE key = 'gateway'") == "gw1");
@@ -260,7 +261,7 @@ TEST_CASE("an outbox with a newer schema version is refused", "[sync][outbox]") 
   auto opened = Outbox::open(path, {});
   REQUIRE_FALSE(opened.ok());
   CHECK_THAT(opened.error().message,
-             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(3)"));
+             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(4)"));
 }
 
 TEST_CASE("a file that is not a database gives a clear error", "[sync][outbox]") {
@@ -335,7 +336,7 @@ TEST_CASE("stats report the schema version and the creation time of the database
   auto outbox = open_ok(dir.file("o.db"));
   auto s = outbox->stats();
   REQUIRE(s.ok());
-  CHECK(s->schema_version == 3);
+  CHECK(s->schema_version == 4);
   vigil::test::Sqlite db(dir.file("o.db"));
   CHECK(s->created == db.text("SELECT value FROM meta WHERE key = 'created'"));
   CHECK(s->created.size() == 20);  // 2024-01-02T03:04:05Z
@@ -440,7 +441,7 @@ TEST_CASE("tail_start gives the seq the last n rows begin at, counting rows acro
   CHECK(outbox->tail_start(0).value() == 7);
 }
 
-TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open and keeps its rows",
+TEST_CASE("a version 1 outbox is upgraded to version 4 on a writable open and keeps its rows",
           "[sync][outbox]") {
   vigil::test::TempDir dir;
   const auto path = dir.file("o.db");
@@ -471,9 +472,10 @@ TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open and ke
     CHECK(inspected->stats()->schema_version == 1);  // a read-only open changes nothing
   }
   auto outbox = open_ok(path);
-  CHECK(outbox->stats()->schema_version == 3);
+  CHECK(outbox->stats()->schema_version == 4);
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 3);
+  CHECK(db.integer("PRAGMA user_version") == 4);
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'checkpoints'") == 1);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_alerts'") == 1);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_eviction'") == 1);
   CHECK(db.column("SELECT created_clock_ns FROM outbox ORDER BY seq") == std::vector<std::string>{"0", "0", "0"});

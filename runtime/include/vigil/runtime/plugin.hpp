@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vigil/runtime/checkpoint.hpp"
 #include "vigil/runtime/config_keys.hpp"
 #include "vigil/runtime/counter.hpp"
 #include "vigil/runtime/ingest_queue.hpp"
@@ -184,6 +185,16 @@ class Output : public SummarySink {
   /// Payload bytes this output has sent upstream (published to a broker); 0 for local outputs.
   /// Any thread.
   virtual std::uint64_t bytes_forwarded() const noexcept { return 0; }
+
+  /// Window-state checkpoints (the outbox keeps them). How often the engine should take one;
+  /// 0: this output keeps none.
+  virtual Nanos checkpoint_interval() const noexcept { return 0; }
+  /// After start(): the checkpoint and window marks the previous run left (once; later calls
+  /// return nothing).
+  virtual SavedState take_saved_state() { return {}; }
+  /// Stores `checkpoint` in the same transaction as every summary emitted before this call.
+  /// A newer checkpoint replaces one not yet written. Pipeline thread.
+  virtual void save_checkpoint(Checkpoint&& checkpoint) noexcept { (void)checkpoint; }
 };
 
 using SourceFactory = std::unique_ptr<Source> (*)(const SourceSetup&);
