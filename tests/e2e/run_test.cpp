@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "background.hpp"
 #include "mosquitto_broker.hpp"
 #include "test_support.hpp"
 
@@ -96,69 +97,18 @@ Line parse_line(const std::string& text) {
   return l;
 }
 
-/// A `vigil` process started in the background with stdout and stderr going to files.
-class Background {
+/// `vigil args...`, started in the background with stdout and stderr going to files.
+class Background : public BackgroundProcess {
  public:
-  Background(const std::vector<std::string>& args, const std::string& out, const std::string& err)
-      : out_(out), err_(err) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> argv = args;
-    argv.insert(argv.begin(), VIGIL_BINARY);
-    std::vector<char*> argp;
-    for (auto& a : argv) argp.push_back(a.data());
-    argp.push_back(nullptr);
-    int rc = posix_spawn(&pid_, argp[0], &actions, nullptr, argp.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
-  }
-  ~Background() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
-
-  std::string out() const { return read_file(out_); }
-  std::string err() const { return read_file(err_); }
-  void signal(int sig) const { kill(pid_, sig); }
-
-  /// Waits up to `timeout` for the process to end; its exit code (128+signal if killed by one),
-  /// or -1 if it is still running.
-  int wait(std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (true) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (Clock::now() >= deadline) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  Background(std::vector<std::string> args, const std::string& out, const std::string& err)
+      : BackgroundProcess(with_binary(std::move(args)), out, err) {}
 
  private:
-  std::string out_, err_;
-  pid_t pid_ = -1;
-};
-
-/// Polls `done` every 20 ms until it holds or `timeout` passes.
-template <class F>
-bool eventually(std::chrono::milliseconds timeout, F done) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  static std::vector<std::string> with_binary(std::vector<std::string> args) {
+    args.insert(args.begin(), VIGIL_BINARY);
+    return args;
   }
-  return done();
-}
+};
 
 // ---------------------------------------------------------------------------------------------
 // vigil run

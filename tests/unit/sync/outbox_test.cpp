@@ -557,3 +557,107 @@ TEST_CASE("last_seq sees rows appended through another connection", "[sync][outb
   REQUIRE(writer->append(batch.rows).ok());
   CHECK(reader->last_seq().value() == 4);
 }
+
+namespace {
+
+vigil::runtime::Checkpoint checkpoint_of(vigil::runtime::CheckpointKind kind, std::int64_t saved,
+                                         const std::vector<std::pair<std::string, std::string>>& states) {
+  vigil::runtime::Checkpoint cp;
+  cp.kind = kind;
+  cp.saved_ns = saved;
+  for (const auto& [pipeline, bytes] : states) {
+    vigil::runtime::PipelineState p;
+    p.pipeline = pipeline;
+    p.config_hash = "hash-" + pipeline;
+    for (char c : bytes) p.state.push_back(static_cast<std::byte>(c));
+    cp.pipelines.push_back(std::move(p));
+  }
+  return cp;
+}
+
+std::string text_of(const std::vector<std::byte>& bytes) {
+  std::string out;
+  for (std::byte b : bytes) out += static_cast<char>(b);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint stored with rows is read back whole and a newer one replaces it", "[sync][outbox][checkpoint]") {
+  using vigil::runtime::CheckpointKind;
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  {
+    auto outbox = open_ok(path);
+    auto none = outbox->saved_state();
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->has_checkpoint);
+    Rows batch(0, 4);
+    const auto first = checkpoint_of(CheckpointKind::periodic, 111, {{"line1", std::string("a\0b", 3)}, {"line2", "xyz"}});
+    REQUIRE(outbox->append(batch.rows, &first).ok());
+    const auto second = checkpoint_of(CheckpointKind::shutdown, 222, {{"line1", "new"}});
+    REQUIRE(outbox->append({}, &second).ok());  // a checkpoint alone, with no rows
+  }
+  auto outbox = open_ok(path);
+  auto saved = outbox->saved_state();
+  REQUIRE(saved.ok());
+  REQUIRE(saved->has_checkpoint);
+  CHECK(saved->checkpoint.kind == CheckpointKind::shutdown);
+  CHECK(saved->checkpoint.saved_ns == 222);
+  REQUIRE(saved->checkpoint.pipelines.size() == 1);  // line2's state went with the old checkpoint
+  CHECK(saved->checkpoint.pipelines[0].pipeline == "line1");
+  CHECK(saved->checkpoint.pipelines[0].config_hash == "hash-line1");
+  CHECK(text_of(saved->checkpoint.pipelines[0].state) == "new");
+  // The window marks of the rows: k0 last ended with row 2 (end 3000), k1 with row 3 (4000).
+  REQUIRE(saved->marks.size() == 2);
+  CHECK(saved->marks[0].key == "k0");
+  CHECK(saved->marks[0].last_end_ms == 3000);
+  CHECK(saved->marks[1].last_end_ms == 4000);
+  auto stats = outbox->stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->checkpoint_kind == "shutdown");
+  CHECK(stats->checkpoint_pipelines == 1);
+  CHECK(stats->checkpoint_bytes == 3);
+  CHECK(stats->checkpoint_saved_ns == 222);
+  CHECK(stats->rows == 4);
+}
+
+TEST_CASE("a failed append stores neither its rows nor its checkpoint", "[sync][outbox][checkpoint]") {
+  using vigil::runtime::CheckpointKind;
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  auto outbox = open_ok(path);
+  const auto old = checkpoint_of(CheckpointKind::periodic, 1, {{"line1", "old"}});
+  REQUIRE(outbox->append({}, &old).ok());
+  vigil::test::Sqlite db(path);
+  REQUIRE(db.exec("CREATE TRIGGER refuse BEFORE INSERT ON checkpoints "
+                  "BEGIN SELECT RAISE(ABORT, 'simulated disk error'); END") == SQLITE_OK);
+  Rows batch(0, 3);
+  const auto fresh = checkpoint_of(CheckpointKind::periodic, 2, {{"line1", "fresh"}});
+  auto failed = outbox->append(batch.rows, &fresh);
+  REQUIRE_FALSE(failed.ok());
+  CHECK_THAT(failed.error().message, Catch::Contains("checkpoint"));
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 0);
+  CHECK(db.integer("SELECT count(*) FROM window_marks") == 0);
+  CHECK(db.text("SELECT state FROM checkpoints") == "old");
+  REQUIRE(db.exec("DROP TRIGGER refuse") == SQLITE_OK);
+  auto retried = outbox->append(batch.rows, &fresh);
+  REQUIRE(retried.ok());
+  CHECK(retried->first == 1);  // the failed attempt used up no seq
+  CHECK(db.text("SELECT state FROM checkpoints") == "fresh");
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 3);
+}
+
+TEST_CASE("a mark-only row moves its window mark and takes no seq", "[sync][outbox][checkpoint]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 3);
+  batch.rows[1].mark_only = true;  // k1, end 2000: emitted but kept local
+  auto range = outbox->append(batch.rows);
+  REQUIRE(range.ok());
+  CHECK(range->count == 2);
+  vigil::test::Sqlite db(dir.file("o.db"));
+  CHECK(db.column("SELECT seq || ':' || key FROM outbox ORDER BY seq") == std::vector<std::string>{"1:k0", "2:k0"});
+  CHECK(db.column("SELECT key || ':' || last_end_ms FROM window_marks ORDER BY key") ==
+        std::vector<std::string>{"k0:3000", "k1:2000"});
+}
