@@ -77,6 +77,9 @@ constexpr std::int64_t kLowWaterPercent = 90;
 // estimate of how many rows free enough pages; the pages are measured again after each pass.
 constexpr std::int64_t kRowOverhead = 64;
 constexpr int kMaxEvictionRounds = 16;
+// Seqs skipped when the last writer may have lost commits to a power cut (see claim_writer):
+// far more rows than one WAL's worth of transactions between syncs can hold.
+constexpr std::int64_t kPowerLossSeqSkip = 1'000'000;
 
 // CLOCK_BOOTTIME: monotonic, unaffected by NTP steps, and it keeps counting while the board
 // is suspended.
@@ -215,6 +218,12 @@ struct Outbox::Impl {
   BootClock boot_clock;
   const runtime::Clock* clock = &boot_clock;
   std::string boot_id;
+  bool writer = false;       // this connection appends summaries (OutboxOptions::writer)
+  bool durability_full = false;
+  SeqRange skipped;          // seqs skipped at open after a suspected power loss
+  std::string writer_text(const char* state) const {
+    return (boot_id.empty() ? std::string("-") : boot_id) + (durability_full ? " full " : " normal ") + state;
+  }
   runtime::Nanos clock_base = 0;    // outbox clock when the database was opened
   runtime::Nanos clock_origin = 0;  // clock->now() when it was opened
   std::int64_t page_size = 4096;
@@ -243,7 +252,11 @@ struct Outbox::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   // close_v2 waits for the statements, which are finalized right after this body runs.
-  ~Impl() { sqlite3_close_v2(db); }
+  ~Impl() {
+    // A clean close: the next writer need not suspect lost commits (see claim_writer).
+    if (writer && db != nullptr && sqlite3_get_autocommit(db)) put_meta("writer", writer_text("closed"));
+    sqlite3_close_v2(db);
+  }
 
   // "outbox PATH: WHAT: sqlite message (SQLITE_X); hint", with the message read before any
   // later call overwrites it.
@@ -342,7 +355,9 @@ struct Outbox::Impl {
     std::uint64_t bytes = 0;
   };
   int delete_victims(Evicted& gone) noexcept;
-  int write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq, EvictionStats& pass_total) noexcept;
+  int write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq, EvictionStats& pass_total,
+                bool always = false) noexcept;
+  Result<void> claim_writer();
   int enforce_locked(std::int64_t& seq, EvictionStats& pass_total) noexcept;
   int store_clock() noexcept;
   int write_checkpoint(const runtime::Checkpoint& checkpoint) noexcept;
@@ -558,8 +573,8 @@ int Outbox::Impl::delete_victims(Evicted& gone) noexcept {
 // Writes the gap record of `gone` with seq `seq` (then advanced): the seqs in [first, last]
 // that a consumer did not receive were evicted, not lost. Inside the caller's transaction.
 int Outbox::Impl::write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq,
-                            EvictionStats& pass_total) noexcept {
-  if (gone.rows == 0) return SQLITE_OK;
+                            EvictionStats& pass_total, bool always) noexcept {
+  if (gone.rows == 0 && !always) return SQLITE_OK;
   char payload[200];
   std::snprintf(payload, sizeof payload,
                 "{\"first\":%lld,\"last\":%lld,\"rows\":%llu,\"bytes\":%llu,\"reason\":\"%.*s\"}",
@@ -729,9 +744,73 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
   if (!options.read_only) {
     auto prepared = impl->prepare_writes();
     if (!prepared) return std::move(prepared).error();
+    if (options.writer) {
+      impl->durability_full = options.durability_full;
+      auto claimed = impl->claim_writer();
+      if (!claimed) return std::move(claimed).error();
+      impl->writer = true;
+    }
   }
   return std::unique_ptr<Outbox>(new Outbox(std::move(impl)));
 }
+
+// With durability normal, a power cut can roll back the last commits, and the publisher may
+// already have sent rows of those: their seqs would be handed out again to other summaries, which
+// a consumer deduplicating by seq would drop. So a writer records in meta, synced, that it has
+// the outbox open, on which boot, with which durability; a clean close records "closed". A
+// writer that finds "open" from another boot under durability normal skips kPowerLossSeqSkip
+// seqs and leaves a gap record for them (reason power_loss). A kill -9 within one boot loses no
+// commit (the page cache survives), so it skips nothing.
+Result<void> Outbox::Impl::claim_writer() {
+  std::string text;
+  bool found = false;
+  int rc = read_meta("writer", text, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  char stored_boot[64] = {}, stored_durability[16] = {}, state[16] = {};
+  const bool parsed = found && std::sscanf(text.c_str(), "%63s %15s %15s", stored_boot, stored_durability, state) == 3;
+  const bool suspect = parsed && std::string_view(state) == "open" && std::string_view(stored_durability) == "normal" &&
+                       (boot_id.empty() || boot_id != stored_boot);
+  // This transaction is synced whatever the durability: "open" must be on disk before any row
+  // of this run can be published.
+  rc = exec("PRAGMA synchronous=FULL");
+  if (rc == SQLITE_OK) rc = run(begin.get()) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  if (rc != SQLITE_OK) {
+    exec(durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    return error("cannot start a transaction", rc);
+  }
+  std::int64_t seq = next_seq;
+  EvictionStats pass;
+  if (suspect) {
+    const Evicted skip{next_seq, next_seq + kPowerLossSeqSkip - 1, 0, 0};
+    seq = skip.last + 1;
+    rc = write_gap("power_loss", skip, seq, pass, true);
+    if (rc == SQLITE_OK) {
+      char totals[80];
+      std::snprintf(totals, sizeof totals, "%llu %llu %llu", static_cast<unsigned long long>(evicted.rows),
+                    static_cast<unsigned long long>(evicted.bytes),
+                    static_cast<unsigned long long>(evicted.gap_records + pass.gap_records));
+      rc = put_meta("evicted", totals);
+    }
+    if (rc == SQLITE_OK) rc = put_meta("next_seq", std::to_string(seq));
+  }
+  if (rc == SQLITE_OK) rc = put_meta("writer", writer_text("open"));
+  if (rc == SQLITE_OK) rc = run(commit.get()) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  if (rc != SQLITE_OK) {
+    Error e = error("cannot record the writer", rc);
+    abandon_transaction();
+    exec(durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    return e;
+  }
+  exec(durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (suspect) {
+    skipped = SeqRange{next_seq, kPowerLossSeqSkip};
+    evicted.gap_records += pass.gap_records;
+    next_seq = seq;
+  }
+  return ok();
+}
+
+SeqRange Outbox::skipped_after_power_loss() const noexcept { return impl_->skipped; }
 
 Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows, const runtime::Checkpoint* checkpoint) {
   Impl& m = *impl_;

@@ -255,9 +255,17 @@ class OutboxOutput final : public runtime::Output {
                                OutboxOptions{.gateway = settings_.gateway,
                                              .durability_full = settings_.durability_full,
                                              .max_bytes = settings_.max_bytes,
-                                             .max_age = settings_.max_age});
+                                             .max_age = settings_.max_age,
+                                             .writer = true});
     if (!opened) return std::move(opened).error();
     outbox_ = std::move(opened.value());
+    if (const SeqRange skipped = outbox_->skipped_after_power_loss(); skipped.count > 0)
+      std::fprintf(stderr,
+                   "vigil: outbox %s: the last run did not close it and the machine has restarted since (a power "
+                   "cut?): with durability normal its last commits may be lost after being published, so seqs "
+                   "%lld..%lld are skipped (a gap record says so) and none is ever reused\n",
+                   settings_.shown_path.c_str(), static_cast<long long>(skipped.first),
+                   static_cast<long long>(skipped.last()));
     if (settings_.checkpoint_interval > 0) {
       auto saved = outbox_->saved_state();
       if (!saved) {

@@ -299,9 +299,12 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
           stream.seqs.add_evicted(first, last);
           if (stream.seqs.add(seq)) {
             ++stream.gap_records;
-            std::fprintf(err, "vigil: tail-upstream: %s/%s: #%lld: the gateway evicted seq %lld..%lld\n",
-                         gateway.c_str(), epoch.c_str(), static_cast<long long>(seq), static_cast<long long>(first),
-                         static_cast<long long>(last));
+            std::string reason;
+            json_text(m.payload, "reason", reason);
+            std::fprintf(err, "vigil: tail-upstream: %s/%s: #%lld: the gateway %s seq %lld..%lld\n", gateway.c_str(),
+                         epoch.c_str(), static_cast<long long>(seq),
+                         reason == "power_loss" ? "skipped (after a power loss)" : "evicted",
+                         static_cast<long long>(first), static_cast<long long>(last));
           } else {
             ++stream.duplicates;
           }

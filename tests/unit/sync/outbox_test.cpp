@@ -661,3 +661,100 @@ TEST_CASE("a mark-only row moves its window mark and takes no seq", "[sync][outb
   CHECK(db.column("SELECT key || ':' || last_end_ms FROM window_marks ORDER BY key") ==
         std::vector<std::string>{"k0:3000", "k1:2000"});
 }
+
+namespace {
+
+// Opens `path` as the summary writer on boot `boot`.
+std::unique_ptr<Outbox> open_writer(const std::string& path, const std::string& boot, bool full = false) {
+  return open_ok(path, {.gateway = "gw1", .durability_full = full, .boot_id = boot, .writer = true});
+}
+
+// The files of a WAL database as they are now (what a disk holds after a power cut that lost
+// everything written later).
+struct DiskImage {
+  explicit DiskImage(const std::string& path) : path_(path) {
+    for (const char* suffix : {"", "-wal"}) {
+      const std::string from = path + suffix;
+      if (std::filesystem::exists(from)) std::filesystem::copy_file(from, path + suffix + ".image",
+                                                                    std::filesystem::copy_options::overwrite_existing);
+    }
+  }
+  void restore() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+    for (const char* suffix : {"", "-wal"})
+      if (std::filesystem::exists(path_ + suffix + ".image"))
+        std::filesystem::copy_file(path_ + suffix + ".image", path_ + suffix);
+  }
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_CASE("after a power loss under durability normal a writer skips seqs so none is reused", "[sync][outbox][power]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  std::unique_ptr<DiskImage> image;
+  {
+    auto outbox = open_writer(path, "boot-A");
+    Rows first(0, 5);
+    REQUIRE(outbox->append(first.rows).ok());
+    image = std::make_unique<DiskImage>(path);  // seqs 1..5 reached the disk
+    Rows lost(5, 5);
+    auto range = outbox->append(lost.rows);  // 6..10: committed, maybe published, then lost
+    REQUIRE(range.ok());
+    CHECK(range->last() == 10);
+  }
+  image->restore();  // the power cut: the writer never closed, the last commits are gone
+  auto outbox = open_writer(path, "boot-B");
+  const auto skipped = outbox->skipped_after_power_loss();
+  CHECK(skipped.first == 6);
+  CHECK(skipped.count == 1'000'000);
+  Rows next(10, 1);
+  auto range = outbox->append(next.rows);
+  REQUIRE(range.ok());
+  CHECK(range->first > 10);
+  CHECK(range->first == 1'000'007);  // after the skipped seqs and the gap record's own seq
+  vigil::test::Sqlite db(path);
+  CHECK(db.text("SELECT payload FROM outbox WHERE format = 'gap'") ==
+        R"({"first":6,"last":1000005,"rows":0,"bytes":0,"reason":"power_loss"})");
+  CHECK(db.integer("SELECT seq FROM outbox WHERE format = 'gap'") == 1'000'006);
+  CHECK(db.integer("SELECT priority FROM outbox WHERE format = 'gap'") == vigil::sync::kGapPriority);
+}
+
+TEST_CASE("a writer skips no seq after a clean close or a kill within the same boot or under durability full",
+          "[sync][outbox][power]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  Rows rows(0, 3);
+  SECTION("killed, same boot") {
+    std::unique_ptr<DiskImage> image;
+    {
+      auto outbox = open_writer(path, "boot-A");
+      REQUIRE(outbox->append(rows.rows).ok());
+      image = std::make_unique<DiskImage>(path);
+    }
+    image->restore();  // as a kill -9 leaves it: "open", but the page cache kept every commit
+    CHECK(open_writer(path, "boot-A")->skipped_after_power_loss().count == 0);
+  }
+  SECTION("closed cleanly, rebooted") {
+    REQUIRE(open_writer(path, "boot-A")->append(rows.rows).ok());
+    auto outbox = open_writer(path, "boot-B");
+    CHECK(outbox->skipped_after_power_loss().count == 0);
+    CHECK(outbox->append(rows.rows)->first == 4);
+  }
+  SECTION("durability full, rebooted") {
+    std::unique_ptr<DiskImage> image;
+    {
+      auto outbox = open_writer(path, "boot-A", true);
+      REQUIRE(outbox->append(rows.rows).ok());
+      image = std::make_unique<DiskImage>(path);
+    }
+    image->restore();
+    CHECK(open_writer(path, "boot-B", true)->skipped_after_power_loss().count == 0);
+  }
+  SECTION("a reader never claims the outbox") {
+    { REQUIRE(open_ok(path)->append(rows.rows).ok()); }
+    vigil::test::Sqlite db(path);
+    CHECK(db.integer("SELECT count(*) FROM meta WHERE key = 'writer'") == 0);
+  }
+}

@@ -33,6 +33,13 @@ struct OutboxOptions {
   /// Id of the running boot (default: the kernel's boot_id); with it, the outbox clock also
   /// counts the time Vigil was stopped within one boot.
   std::string boot_id = {};
+  /// This connection appends summaries (the outbox output; not the publisher or `vigil
+  /// outbox`): it records, synced, that it has the file open and on which boot, and a clean
+  /// close records that it closed. Opening after a writer of another boot that did not close,
+  /// under durability normal (a power cut may have rolled back commits whose rows were already
+  /// published), skips a million seqs, so none is ever reused, with a gap record
+  /// (reason "power_loss").
+  bool writer = false;
 };
 
 /// Priority of gap records: rows the outbox writes itself to say which seqs it evicted. Above
@@ -178,6 +185,10 @@ class Outbox {
   runtime::Result<std::vector<WindowMark>> window_marks() const;
   /// The stored checkpoint (if any) and every window mark, for a restart.
   runtime::Result<runtime::SavedState> saved_state() const;
+
+  /// The seqs skipped when this writer opened the outbox after a suspected power loss (count 0:
+  /// none).
+  SeqRange skipped_after_power_loss() const noexcept;
 
   /// Random 64-bit id (16 hex digits) made when the database was created.
   const std::string& epoch() const noexcept;
