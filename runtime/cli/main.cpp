@@ -52,10 +52,10 @@ commands:
   outbox DB stats [--json] | tail [N] | export [--json]
       Inspect an outbox database read-only: counts and age, the last N rows (default 10) or
       every row, as JSON lines. Exit 1 if DB is missing or not an outbox.
-  tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D]
+  tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D] [BROKER OPTIONS]
       Subscribe to what gateways publish upstream (default topic vigil/#), decode each summary,
       drop duplicates by (gateway, epoch, seq) and report gaps at the end. Exit 1 on gaps.
-  simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers]
+  simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers] [BROKER OPTIONS]
       Publish simulated machines (a simulator block plus publish:) to an MQTT broker, paced
       to wall time, until the scenario's count, the duration or Ctrl-C.
   describe [core|sources|windows|outputs|simulate]
@@ -63,6 +63,12 @@ commands:
       configs; docs/reference.md is this output.
   help, --help       This text.
   --version          Print the version.
+
+broker options (tail-upstream, simulate; URI is tcp://host:port or ssl://host:port):
+  --username U --password-env VAR   log in as U with the password in environment variable VAR
+  --ca-file FILE                    ssl://: PEM CAs of the broker's certificate (default: system store)
+  --cert-file FILE --key-file FILE  ssl://: client certificate and its key (mutual TLS)
+  --no-verify                       ssl://: skip the check of the broker's certificate and host name
 
 exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
