@@ -76,21 +76,20 @@ void readable_by_broker(const std::string& dir) {
 void make_test_certificates(const TempDir& dir, const std::string& host_san) {
   const std::string openssl = find_program("openssl", {"/usr/bin", "/usr/local/bin", "/bin"});
   if (openssl.empty()) FAIL("the openssl command is not installed; TLS tests need it: apt-get install openssl");
-  auto run = [&](std::vector<std::string> argv) {
-    argv.insert(argv.begin(), openssl);
+  auto run = [&](const std::vector<std::string>& argv) {
     auto r = run_process(argv, 60'000);
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
   };
   const std::string ec = "ec";
-  run({"req", "-x509", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+  run({openssl, "req", "-x509", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
        dir.file("ca.key"), "-out", dir.file("ca.pem"), "-days", "2", "-subj", "/CN=vigil test CA"});
   write_file(dir.file("server.ext"), "subjectAltName=" + host_san + "\n");
   write_file(dir.file("client.ext"), "extendedKeyUsage=clientAuth\n");
   for (const std::string name : {"server", "client"}) {
-    run({"req", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+    run({openssl, "req", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
          dir.file(name + ".key"), "-out", dir.file(name + ".csr"), "-subj", "/CN=vigil-test-" + name});
-    run({"x509", "-req", "-in", dir.file(name + ".csr"), "-CA", dir.file("ca.pem"), "-CAkey", dir.file("ca.key"),
+    run({openssl, "x509", "-req", "-in", dir.file(name + ".csr"), "-CA", dir.file("ca.pem"), "-CAkey", dir.file("ca.key"),
          "-CAcreateserial", "-out", dir.file(name + ".pem"), "-days", "2", "-extfile", dir.file(name + ".ext")});
   }
   readable_by_broker(dir.path());
