@@ -9,7 +9,7 @@
 #
 # usage: bench/rss.sh [BUILD_DIR]        (default build/release)
 #   IDLE_SECONDS (default 30), RATE (default 100000), LOAD_SECONDS (default 5), KEYS (default 100),
-#   REPEAT (default 3), SKIP_LOAD=1 (idle only)
+#   FORMAT (json or flatbuffers, default json), REPEAT (default 3), SKIP_LOAD=1 (idle only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
@@ -17,6 +17,7 @@ idle_seconds=${IDLE_SECONDS:-30}
 rate=${RATE:-100000}
 load_seconds=${LOAD_SECONDS:-5}
 keys=${KEYS:-100}
+format=${FORMAT:-json}
 repeat=${REPEAT:-3}
 vigil=$build/runtime/cli/vigil
 [ -x "$vigil" ] || { echo "rss: $vigil is missing; cmake --preset release && cmake --build --preset release" >&2; exit 2; }
@@ -120,7 +121,7 @@ sources:
     client_id: bench-vigil-rss
     broker: tcp://127.0.0.1:$port
     topics: ["bench/#"]
-    format: json
+    format: $format
     key: key
     fields: [temp]
     qos: 0
@@ -147,7 +148,7 @@ for r in $(seq "$repeat"); do
   done
   sleep 0.5
   connected=$(kb "$load_pid" VmRSS)
-  "$build/bench/mqtt_flood" --port "$port" --keys "$keys" --batch 1 --rate "$rate" --count "$count" >"$tmp/flood.out"
+  "$build/bench/mqtt_flood" --port "$port" --keys "$keys" --batch 1 --rate "$rate" --count "$count" --format "$format" >"$tmp/flood.out"
   last="" now=""
   for _ in $(seq 50); do  # drained: no CPU used over 300 ms (at most 15 s)
     sleep 0.3
@@ -170,7 +171,7 @@ for r in $(seq "$repeat"); do
   if [ -z "$best" ] || [ "$reached" -gt "$best_reached" ] || { [ "$reached" = "$best_reached" ] && [ "$peak" -lt "$best" ]; }; then
     best_reached=$reached
     best=$peak; best_run=$r
-    best_line="loaded, $keys keys, 1 reading per message, $rate msg/s for ${load_seconds} s (publisher reached $(printf '%.0f' "$achieved")/s; vigil counted $summed of $count records): VmRSS connected $(mb "$connected"), peak $(mb "$peak"), after the drain $(mb "$drained")"
+    best_line="loaded, $keys keys, 1 reading per $format message, $rate msg/s for ${load_seconds} s (publisher reached $(printf '%.0f' "$achieved")/s; vigil counted $summed of $count records): VmRSS connected $(mb "$connected"), peak $(mb "$peak"), after the drain $(mb "$drained")"
   fi
 done
 echo
