@@ -160,7 +160,15 @@ double f_cdf(double x, double d1, double d2) noexcept {
 double f_quantile(double p, double d1, double d2) noexcept {
   if (!(p > 0) || !(p < 1) || !(d1 > 0) || !(d2 > 0)) return kNaN;
   const double a = 0.5 * d1, b = 0.5 * d2;
-  // Invert I_x(a, b) = p for the beta variable x = d1 F / (d1 F + d2), then map back.
+  // Invert I_x(a, b) = p for the beta variable x = d1 F / (d1 F + d2), then map back. In the
+  // upper tail x is close to 1 and 1 - x would lose digits, so solve for y = 1 - x instead
+  // (I_y(b, a) = 1 - p).
+  if (p > 0.5) {
+    const double y = invert(
+        1 - p, 0.0, 1.0, b / (a + b), [&](double v) { return regularized_beta(v, b, a); },
+        [&](double v) { return beta_pdf(v, b, a); });
+    return d2 * (1 - y) / (d1 * y);
+  }
   const double x = invert(
       p, 0.0, 1.0, a / (a + b), [&](double v) { return regularized_beta(v, a, b); },
       [&](double v) { return beta_pdf(v, a, b); });
