@@ -15,6 +15,9 @@ namespace vigil::models {
 struct VibrationExtractor::Plan {
   Eigen::FFT<double> fft;
   std::vector<double> input;                 // windowed, zero-padded snapshot
+  std::vector<double> window;                // window weights for `window_length` samples
+  std::size_t window_length = 0;             // snapshots usually keep one length: computed once
+  double window_power = 0;                   // sum of the squared weights
   std::vector<std::complex<double>> output;  // bins 0 .. N/2
 };
 
@@ -37,6 +40,7 @@ Result<VibrationExtractor> VibrationExtractor::create(const VibrationOptions& op
   e.plan_ = std::make_unique<Plan>();
   e.plan_->fft.SetFlag(Eigen::FFT<double>::HalfSpectrum);
   e.plan_->input.assign(e.fft_size_, 0.0);
+  e.plan_->window.assign(options.max_samples, 1.0);
   e.plan_->output.assign(e.fft_size_ / 2 + 1, {});
   e.plan_->fft.fwd(e.plan_->output.data(), e.plan_->input.data(), static_cast<Eigen::Index>(e.fft_size_));
   return e;
@@ -74,16 +78,22 @@ bool VibrationExtractor::compute(std::span<const double> samples, double sample_
   features.kurtosis = m2 > 0 ? m4 / (m2 * m2) : 0;
 
   // Symmetric Hann over the n samples, then zeros up to the FFT length.
-  double* in = plan_->input.data();
-  const double offset = options_.remove_mean ? mean : 0.0;
-  double window_power = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double w = options_.window == SpectrumWindow::hann
-                         ? 0.5 - 0.5 * std::cos(2 * std::numbers::pi * static_cast<double>(i) / (nd - 1))
-                         : 1.0;
-    in[i] = w * (samples[i] - offset);
-    window_power += w * w;
+  Plan& plan = *plan_;
+  if (plan.window_length != n) {
+    plan.window_power = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double w = options_.window == SpectrumWindow::hann
+                           ? 0.5 - 0.5 * std::cos(2 * std::numbers::pi * static_cast<double>(i) / (nd - 1))
+                           : 1.0;
+      plan.window[i] = w;
+      plan.window_power += w * w;
+    }
+    plan.window_length = n;
   }
+  double* in = plan.input.data();
+  const double offset = options_.remove_mean ? mean : 0.0;
+  const double window_power = plan.window_power;
+  for (std::size_t i = 0; i < n; ++i) in[i] = plan.window[i] * (samples[i] - offset);
   std::fill(in + n, in + fft_size_, 0.0);
   plan_->fft.fwd(plan_->output.data(), in, static_cast<Eigen::Index>(fft_size_));
 
