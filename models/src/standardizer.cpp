@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 namespace vigil::models {
 
@@ -11,6 +12,11 @@ Result<Standardizer> Standardizer::fit(const Baseline& baseline, const Standardi
   }
   if (baseline.count < 2 || baseline.dim == 0) {
     return Error{"the baseline needs at least two vectors of at least one feature"};
+  }
+  if (baseline.mean.size() != baseline.dim || baseline.comoment.size() != baseline.dim * baseline.dim ||
+      (!baseline.fourth_comoment.empty() && baseline.fourth_comoment.size() != baseline.dim * baseline.dim)) {
+    return Error{"the baseline's mean and co-moment sizes do not match its " + std::to_string(baseline.dim) +
+                 " features"};
   }
   Standardizer s;
   const std::size_t d = baseline.dim;

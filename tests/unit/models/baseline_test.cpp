@@ -110,6 +110,17 @@ TEST_CASE("standardizer uses the sample std and ignores constant features", "[mo
   CHECK(z[2] == 0);
 }
 
+TEST_CASE("standardizer refuses a baseline whose sizes do not match", "[models][standardizer][config]") {
+  Baseline b;
+  b.count = 10;
+  b.dim = 2;
+  b.mean = {0, 0};
+  b.comoment = {1, 0, 0};
+  auto s = Standardizer::fit(b);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "the baseline's mean and co-moment sizes do not match its 2 features");
+}
+
 TEST_CASE("standardizer can divide constant features by the floor instead", "[models][standardizer]") {
   const std::vector<double> v = {1, 5, 2, 5, 3, 5};
   auto b = Baseline::from_samples({v, 3, 2});
