@@ -11,6 +11,8 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <optional>
 #include <utility>
 #include <string>
@@ -197,8 +199,12 @@ class SummaryRing {
     return false;
   }
 
-  /// Consumer: frees everything before `position`, which held `records` records.
+  /// Consumer: frees everything before `position`, which held `records` records. The whole
+  /// memory pages of the freed bytes go back to the kernel first (the producer cannot write
+  /// there before the release), so a ring whose positions only grow does not become resident
+  /// page by page over a long run: only what is queued stays in memory.
   void release(std::uint64_t position, std::size_t records) noexcept {
+    discard(tail_.load(std::memory_order_relaxed), position);
     tail_.store(position, std::memory_order_release);
     released_.store(released_.load(std::memory_order_relaxed) + records, std::memory_order_release);
   }
@@ -213,6 +219,29 @@ class SummaryRing {
   std::size_t capacity() const noexcept { return capacity_; }
 
  private:
+  void discard(std::uint64_t from, std::uint64_t to) noexcept {
+    static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    if (to <= from || page == 0) return;
+    if (to - from >= capacity_) {
+      from = 0;
+      to = capacity_;
+    }
+    const auto drop = [this](std::size_t begin, std::size_t end) noexcept {
+      const auto base = reinterpret_cast<std::uintptr_t>(bytes_.get());
+      const std::uintptr_t first = (base + begin + page - 1) & ~(page - 1);
+      const std::uintptr_t last = (base + end) & ~(page - 1);
+      if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+    };
+    const std::size_t a = static_cast<std::size_t>(from % capacity_);
+    const std::size_t b = static_cast<std::size_t>(to % capacity_);
+    if (a < b || (b == 0 && to > from)) {
+      drop(a, b == 0 ? capacity_ : b);
+    } else {
+      drop(a, capacity_);
+      drop(0, b);
+    }
+  }
+
   std::unique_ptr<char[]> bytes_;
   std::size_t capacity_ = 0;
   std::size_t max_records_ = 0;
