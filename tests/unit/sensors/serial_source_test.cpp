@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "pty.hpp"
 #include "source_harness.hpp"
 #include "test_support.hpp"
 #include "vigil/runtime/ingest_queue.hpp"
@@ -38,43 +39,6 @@ const runtime::SourcePlugin& serial() {
   REQUIRE(p != nullptr);
   return *p;
 }
-
-/// A pseudo-terminal: the test writes into the master, the source reads the slave by name.
-/// The test keeps its own slave fd (raw mode) open so bytes written before the source opens
-/// the device wait in the tty.
-struct Pty {
-  Pty() {
-    char name[256] = {};
-    REQUIRE(::openpty(&master, &slave, name, nullptr, nullptr) == 0);
-    path = name;
-    termios tio{};
-    REQUIRE(::tcgetattr(slave, &tio) == 0);
-    ::cfmakeraw(&tio);
-    REQUIRE(::tcsetattr(slave, TCSANOW, &tio) == 0);
-  }
-  ~Pty() { close(); }
-  Pty(const Pty&) = delete;
-  Pty& operator=(const Pty&) = delete;
-
-  void write(const std::string& bytes) const {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(master, bytes.data() + done, bytes.size() - done);
-      REQUIRE(n > 0);
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  /// The device disappears (USB unplug): every reader gets a hang-up.
-  void close() {
-    if (slave >= 0) ::close(slave);
-    if (master >= 0) ::close(master);
-    slave = master = -1;
-  }
-
-  int master = -1;
-  int slave = -1;
-  std::string path;
-};
 
 /// Sends stderr to a file while alive, so the source's state-change logs can be checked.
 struct StderrCapture {
