@@ -178,3 +178,33 @@ TEST_CASE("C-MAPSS FD001 example alarms late in each engine's life and not early
 }
 
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("a restart restores each key's learned baseline from the checkpoint", "[e2e][models][checkpoint]") {
+  TempDir dir;
+  write_file(dir.file("live.yaml"),
+             "vigil: 1\n"
+             "sources:\n"
+             "  - name: sim\n"
+             "    type: simulator\n"
+             "    machines: [press-1, pump-1]\n"
+             "    signals: { temp: { mean: 60, noise: 0.5 }, vib: { mean: 1, noise: 0.1 } }\n"
+             "pipelines:\n"
+             "  - name: health\n"
+             "    from: [sim]\n"
+             "    window: { type: tumbling, size: 200ms }\n"
+             "    aggregates: [count, mean(temp), rms(vib)]\n"
+             "    model: [{type: pca_anomaly, baseline: {learn: 5}}, {type: cusum, feature: vib_rms, baseline: {learn: 5}, as: v}]\n"
+             "outputs:\n"
+             "  outbox: { path: outbox.db, checkpoint_interval: 1s }\n");
+  auto first = run_process({VIGIL_BINARY, "run", dir.file("live.yaml"), "--for", "3s"});
+  REQUIRE(first.exit_code == 0);
+  CHECK_THAT(first.err, Contains(" 10 learning,"));  // 5 windows of each of the two machines
+  auto second = run_process({VIGIL_BINARY, "run", dir.file("live.yaml"), "--for", "1s"});
+  REQUIRE(second.exit_code == 0);
+  CHECK_THAT(second.err, Contains("(health): restored") && Contains(" 0 learning,"));
+  CHECK_THAT(second.err, !Contains("cannot restore"));
+}
+
+}  // namespace vigil::test
