@@ -1,5 +1,6 @@
 #include "vigil/models/baseline.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -102,6 +103,25 @@ Result<Baseline> OnlineBaseline::baseline() const {
   b.comoment = m11_;
   b.fourth_comoment = m22_;
   return b;
+}
+
+void OnlineBaseline::save(std::vector<double>& out) const {
+  out.push_back(static_cast<double>(count_));
+  for (const auto* v : {&mean_, &m11_, &m21_, &m22_}) out.insert(out.end(), v->begin(), v->end());
+}
+
+bool OnlineBaseline::load(std::span<const double>& in) noexcept {
+  const std::size_t need = 1 + dim_ + 3 * dim_ * dim_;
+  if (in.size() < need || !(in[0] >= 0) || in[0] > static_cast<double>(capacity_) || in[0] != std::floor(in[0]))
+    return false;
+  count_ = static_cast<std::size_t>(in[0]);
+  std::size_t at = 1;
+  for (auto* v : {&mean_, &m11_, &m21_, &m22_}) {
+    std::copy_n(in.data() + at, v->size(), v->data());
+    at += v->size();
+  }
+  in = in.subspan(need);
+  return true;
 }
 
 void OnlineBaseline::reset() noexcept {

@@ -160,4 +160,52 @@ CusumPoint Cusum::update(double x) noexcept {
   return p;
 }
 
+namespace {
+
+// Doubles each chart saves (sizes below 2^53 are exact as doubles).
+constexpr std::size_t kEwmaState = 13;
+constexpr std::size_t kCusumState = 10;
+
+bool whole(double v) noexcept { return v >= 0 && v < 9e15 && v == std::floor(v); }
+
+}  // namespace
+
+void Ewma::save(std::vector<double>& out) const {
+  out.insert(out.end(), {mean_, std_, static_cast<double>(learned_), learn_mean_, learn_m2_, z_, decay2_,
+                         static_cast<double>(alarm_), static_cast<double>(inside_run_),
+                         static_cast<double>(skipped_), last_.statistic, last_.lower, last_.upper});
+}
+
+bool Ewma::load(std::span<const double>& in) noexcept {
+  if (in.size() < kEwmaState || !whole(in[2]) || !whole(in[8]) || !whole(in[9])) return false;
+  mean_ = in[0], std_ = in[1], learned_ = static_cast<std::size_t>(in[2]);
+  learn_mean_ = in[3], learn_m2_ = in[4], z_ = in[5], decay2_ = in[6];
+  alarm_ = in[7] != 0, inside_run_ = static_cast<std::size_t>(in[8]), skipped_ = static_cast<std::size_t>(in[9]);
+  last_ = EwmaPoint{};
+  last_.statistic = in[10], last_.lower = in[11], last_.upper = in[12];
+  last_.learning = learning();
+  last_.alarm = alarm_;
+  in = in.subspan(kEwmaState);
+  return true;
+}
+
+void Cusum::save(std::vector<double>& out) const {
+  out.insert(out.end(), {mean_, std_, static_cast<double>(learned_), learn_mean_, learn_m2_, upper_, lower_,
+                         static_cast<double>(alarm_), static_cast<double>(inside_run_),
+                         static_cast<double>(skipped_)});
+}
+
+bool Cusum::load(std::span<const double>& in) noexcept {
+  if (in.size() < kCusumState || !whole(in[2]) || !whole(in[8]) || !whole(in[9])) return false;
+  mean_ = in[0], std_ = in[1], learned_ = static_cast<std::size_t>(in[2]);
+  learn_mean_ = in[3], learn_m2_ = in[4], upper_ = in[5], lower_ = in[6];
+  alarm_ = in[7] != 0, inside_run_ = static_cast<std::size_t>(in[8]), skipped_ = static_cast<std::size_t>(in[9]);
+  last_ = CusumPoint{};
+  last_.upper = upper_, last_.lower = lower_, last_.limit = options_.h;
+  last_.learning = learning();
+  last_.alarm = alarm_;
+  in = in.subspan(kCusumState);
+  return true;
+}
+
 }  // namespace vigil::models

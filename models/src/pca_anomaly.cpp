@@ -155,6 +155,23 @@ bool DecisionFilter::push(bool decision) noexcept {
   return 2 * alarms_ > ring_.size();
 }
 
+void DecisionFilter::save(std::vector<double>& out) const {
+  out.push_back(static_cast<double>(next_));
+  for (unsigned char d : ring_) out.push_back(d);
+}
+
+bool DecisionFilter::load(std::span<const double>& in) noexcept {
+  if (in.size() < 1 + ring_.size() || !(in[0] >= 0) || in[0] >= static_cast<double>(ring_.size())) return false;
+  next_ = static_cast<std::size_t>(in[0]);
+  alarms_ = 0;
+  for (std::size_t i = 0; i < ring_.size(); ++i) {
+    ring_[i] = in[1 + i] != 0;
+    alarms_ += ring_[i];
+  }
+  in = in.subspan(1 + ring_.size());
+  return true;
+}
+
 void DecisionFilter::reset() noexcept {
   std::fill(ring_.begin(), ring_.end(), 0);
   next_ = 0;

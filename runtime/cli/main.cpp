@@ -60,7 +60,7 @@ commands:
   simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers] [BROKER OPTIONS]
       Publish simulated machines (a simulator block plus publish:) to an MQTT broker, paced
       to wall time, until the scenario's count, the duration or Ctrl-C.
-  describe [core|sources|windows|outputs|simulate]
+  describe [core|sources|windows|models|outputs|simulate]
       Print the configuration reference (Markdown) from the key tables that validate
       configs; docs/reference.md is this output.
   help, --help       This text.
@@ -273,9 +273,9 @@ void describe_plugins(std::string& out, const char* title, const char* kind, con
 
 int command_describe(const Args& a, const runtime::Registry& registry) {
   const std::string& what = a.config;
-  if (!what.empty() && what != "core" && what != "sources" && what != "windows" && what != "outputs" &&
-      what != "simulate")
-    return usage_error("describe takes core, sources, windows, outputs or simulate");
+  if (!what.empty() && what != "core" && what != "sources" && what != "windows" && what != "models" &&
+      what != "outputs" && what != "simulate")
+    return usage_error("describe takes core, sources, windows, models, outputs or simulate");
   std::string out;
   if (what.empty()) {
     out += "# Configuration reference\n\n"
@@ -286,6 +286,7 @@ int command_describe(const Args& a, const runtime::Registry& registry) {
   if (what.empty() || what == "core") out += "## Core keys\n\n" + runtime::describe_core_keys();
   if (what.empty() || what == "sources") describe_plugins(out, "Sources", "source", registry.sources());
   if (what.empty() || what == "windows") describe_plugins(out, "Windows", "window", registry.windows());
+  if (what.empty() || what == "models") describe_plugins(out, "Models", "model", registry.models());
   if (what.empty() || what == "outputs") describe_plugins(out, "Outputs", "output", registry.outputs());
   if (what.empty() || what == "simulate")
     out += "## Scenarios (`vigil simulate`)\n\nA scenario file has the keys of a `simulator` source (above) and "

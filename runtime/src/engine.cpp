@@ -1,5 +1,6 @@
 #include "vigil/runtime/engine.hpp"
 #include "vigil/runtime/forward_policy.hpp"
+#include "vigil/runtime/model_chain.hpp"
 #include "vigil/runtime/summary_buffer.hpp"
 #include "vigil/runtime/sharded_operator.hpp"
 
@@ -94,6 +95,7 @@ constexpr ConfigKey kPipelineKeys[] = {
     {"aggregates", KeyType::any, Required::yes, {}, "List of aggregates: count, mean(temp), max(vib) as vib_peak, ..."},
     {"watermark", KeyType::choice, Required::no, "per_key", "Watermark scope: per_key (each key its own clock) or per_source.", kNoMin, kNoMax, kWatermarkScopes},
     {"workers", KeyType::integer, Required::no, "1", "Threads this pipeline's windows run on; keys are shared out by key-table slot (slot mod workers) and the output is identical to one worker. Needs watermark: per_key.", 1, 64},
+    {"model", KeyType::any, Required::no, {}, "A model map, or a list of them run in order (a chain), scoring each window's feature vector per key; outputs (anomaly, t2, q, score...) are appended to the summary's columns. See docs/models.md."},
     {"forward", KeyType::object, Required::no, {}, "Which summaries go upstream (default: all); the others stay local. See docs/outputs.md.", kNoMin, kNoMax, {}, kForwardKeys},
 };
 
@@ -209,14 +211,16 @@ struct Restart {
   bool mark_lost = false;
 };
 
-// Hands every summary to every output, after the pipeline's forward policy marked it. After a
-// restart it holds back summaries already emitted before it and marks windows that may miss
+// Hands every summary to every output, after the pipeline's models added their outputs and its
+// forward policy marked it. After a restart it holds back summaries already emitted before it
+// (the models and the policy still see them, to stay in step) and marks windows that may miss
 // records the crash lost.
 class FanOut final : public SummarySink {
  public:
   void emit(const Summary& s) noexcept override {
     Summary marked = s;
     const std::size_t p = s.schema ? s.schema->pipeline_index : 0;
+    if (p < chains.size() && chains[p]) chains[p]->apply(marked);
     ForwardPolicy* policy = p < policies.size() ? policies[p].get() : nullptr;
     if (p < restarts.size()) {
       const Restart& r = restarts[p];
@@ -238,6 +242,7 @@ class FanOut final : public SummarySink {
   }
   std::vector<Output*> outputs;
   std::vector<std::unique_ptr<ForwardPolicy>> policies;  // by pipeline index; set at load
+  std::vector<std::unique_ptr<ModelChain>> chains;       // by pipeline index; null: no `model:`
   std::vector<Restart> restarts;       // by pipeline index; empty unless restored
   std::vector<Nanos> first_record;     // per key slot: event time of its first record since start
   Counter emitted;
@@ -286,7 +291,9 @@ std::string fnv1a_hex(std::string_view text) {
   return buf;
 }
 
-// A pipeline's state in a checkpoint: the window operator's snapshot, then the forward policy's.
+// A pipeline's state in a checkpoint: the window operator's snapshot, the forward policy's, then
+// the model chain's (an empty section without `model:`; checkpoints written before models had
+// two sections and restore into a pipeline without one).
 constexpr std::uint32_t kPipelineStateMagic = 0x56435031;  // "VCP1"
 
 void put_section(std::vector<std::byte>& out, const std::vector<std::byte>& part) {
@@ -399,6 +406,10 @@ struct Engine::Impl {
     const std::size_t p = op.schema().pipeline_index;
     return p < fanout.policies.size() ? fanout.policies[p].get() : nullptr;
   }
+  const ModelChain* chain_of(const Operator& op) const noexcept {
+    const std::size_t p = op.schema().pipeline_index;
+    return p < fanout.chains.size() ? fanout.chains[p].get() : nullptr;
+  }
   ForwardTotals forward_totals() const noexcept;
 };
 
@@ -425,6 +436,8 @@ std::string describe_core_keys() {
          "the including map's own keys win.\n\n";
   out += "### Every source\n\n" + describe_keys(kSourceCommonKeys) + "\n";
   out += "### Every pipeline\n\n" + describe_keys(kPipelineKeys) + "\n";
+  out += "### Every model (`model:` of a pipeline)\n\n" + describe_keys(model_common_keys()) +
+         "Plus the keys of its type (see Models below).\n\n";
   return out;
 }
 
@@ -630,8 +643,15 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
       continue;
     }
     if (diag.lines().size() != before) continue;
+    std::unique_ptr<ModelChain> chain;
+    if (const ConfigNode* model = node.find("model")) {
+      chain = ModelChain::build(*model, op->schema(), *registry, limits, op->state_bytes(), path, diag);
+      if (!chain) continue;
+    }
     ForwardSettings forward;
-    if (!read_forward(node, op->schema(), path, diag, forward)) continue;
+    if (!read_forward(node, chain ? chain->schema() : op->schema(), path, diag, forward)) continue;
+    if (fanout.chains.size() <= i) fanout.chains.resize(i + 1);
+    fanout.chains[i] = std::move(chain);
     if (fanout.policies.size() <= i) fanout.policies.resize(i + 1);
     fanout.policies[i] = std::make_unique<ForwardPolicy>(forward, limits.max_keys);
     // A checkpoint of this pipeline is restored only into the same pipeline reading the same
@@ -779,6 +799,9 @@ Checkpoint Engine::Impl::take_checkpoint(CheckpointKind kind) const {
     part.clear();
     if (const ForwardPolicy* f = policy_of(*pipelines[p])) f->snapshot(*keys, part);
     put_section(state.state, part);
+    part.clear();
+    if (const ModelChain* c = chain_of(*pipelines[p])) c->snapshot(*keys, part);
+    put_section(state.state, part);
     cp.pipelines.push_back(std::move(state));
   }
   return cp;
@@ -807,15 +830,18 @@ void Engine::Impl::restore(SavedState saved) {
       continue;
     }
     std::span<const std::byte> in(found->state);
-    std::span<const std::byte> op_part, policy_part;
+    std::span<const std::byte> op_part, policy_part, model_part;
     std::uint32_t magic = 0;
     Result<void> restored = Error{"the saved state is damaged"};
     if (in.size() >= sizeof magic) {
       std::memcpy(&magic, in.data(), sizeof magic);
       in = in.subspan(sizeof magic);
-      if (magic == kPipelineStateMagic && get_section(in, op_part) && get_section(in, policy_part) && in.empty()) {
+      ModelChain* chain = p < fanout.chains.size() ? fanout.chains[p].get() : nullptr;
+      if (magic == kPipelineStateMagic && get_section(in, op_part) && get_section(in, policy_part) &&
+          (in.empty() || get_section(in, model_part)) && in.empty() && (chain != nullptr) == !model_part.empty()) {
         restored = pipelines[p]->restore(op_part);
         if (restored && fanout.policies[p]) restored = fanout.policies[p]->restore(policy_part, *keys);
+        if (restored && chain) restored = chain->restore(model_part, *keys);
       }
     }
     if (restored) {
@@ -829,6 +855,7 @@ void Engine::Impl::restore(SavedState saved) {
     Diagnostics diag;
     if (auto fresh = make_operator(recipes[p].setup, *recipes[p].plugin, diag)) pipelines[p] = std::move(fresh);
     fanout.policies[p] = std::make_unique<ForwardPolicy>(recipes[p].forward, limits.max_keys);
+    if (p < fanout.chains.size() && fanout.chains[p]) fanout.chains[p]->clear();
   }
   // Window marks of the keys now known (restored): what was already emitted is not emitted again.
   for (const WindowMark& mark : saved.marks) {
@@ -1123,6 +1150,13 @@ std::string Engine::stats_json() const {
       out += ",\"alarms_raised\":" + std::to_string(f->counters().alarms_raised.get());
       out += ",\"alarms_cleared\":" + std::to_string(f->counters().alarms_cleared.get());
     }
+    if (const ModelChain* chain = m.chain_of(*m.pipelines[i])) {
+      out += ",\"model_scored\":" + std::to_string(chain->counters().scored.get());
+      out += ",\"model_learning\":" + std::to_string(chain->counters().learning.get());
+      out += ",\"model_skipped\":" + std::to_string(chain->counters().skipped.get());
+      out += ",\"model_unfit\":" + std::to_string(chain->counters().unfit.get());
+      out += ",\"model_state_bytes\":" + std::to_string(chain->state_bytes());
+    }
     out += '}';
   }
   const ForwardTotals t = m.forward_totals();
@@ -1155,6 +1189,12 @@ std::string Engine::stats_text() const {
            std::to_string(c.windows.get()) + " windows emitted (" + std::to_string(c.partial.get()) +
            " partial), " + std::to_string(c.late.get()) + " late, " + std::to_string(c.key_overflow.get()) +
            " over key capacity\n";
+    if (const ModelChain* ch = m.chain_of(*p))
+      out += "models " + p->schema().pipeline + ": " + std::to_string(ch->counters().scored.get()) + " scored, " +
+             std::to_string(ch->counters().learning.get()) + " learning, " +
+             std::to_string(ch->counters().skipped.get()) + " skipped (late or a NaN feature), " +
+             std::to_string(ch->counters().unfit.get()) + " unfit; " + std::to_string(ch->state_bytes()) +
+             " bytes of model state\n";
   }
   for (const auto& o : m.outputs) out += o->stats() + "\n";
   if (m.fanout.suppressed.get() > 0 || m.fanout.restored_partial.get() > 0)

@@ -61,6 +61,11 @@ class OnlineBaseline {
   Result<Baseline> baseline() const;
   /// Forgets everything and learns again (keeps the memory).
   void reset() noexcept;
+  /// Appends the learned state (count, mean, co-moments) for a checkpoint.
+  void save(std::vector<double>& out) const;
+  /// Reads what save() wrote for the same dim and capacity, advancing `in`; false (state
+  /// unchanged) when it does not fit.
+  bool load(std::span<const double>& in) noexcept;
 
  private:
   std::size_t dim_;

@@ -4,6 +4,8 @@
 // hysteresis.
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "vigil/models/baseline.hpp"
 
@@ -55,6 +57,10 @@ class Ewma {
   EwmaPoint update(double x) noexcept;
   /// Back to the start: learning again if the baseline is learned, else z = mean.
   void reset() noexcept;
+  /// Appends the chart's state (baseline learned so far, statistic, alarm) for a checkpoint.
+  void save(std::vector<double>& out) const;
+  /// Reads what save() wrote, advancing `in`; false (state unchanged) when it does not fit.
+  bool load(std::span<const double>& in) noexcept;
   double mean() const noexcept { return mean_; }
   double std_dev() const noexcept { return std_; }
   bool learning() const noexcept { return learned_ < options_.baseline.learn; }
@@ -98,6 +104,10 @@ class Cusum {
   static Result<Cusum> create(const CusumOptions& options);
   CusumPoint update(double x) noexcept;
   void reset() noexcept;
+  /// Appends the chart's state (baseline learned so far, sums, alarm) for a checkpoint.
+  void save(std::vector<double>& out) const;
+  /// Reads what save() wrote, advancing `in`; false (state unchanged) when it does not fit.
+  bool load(std::span<const double>& in) noexcept;
   double mean() const noexcept { return mean_; }
   double std_dev() const noexcept { return std_; }
   bool learning() const noexcept { return learned_ < options_.baseline.learn; }

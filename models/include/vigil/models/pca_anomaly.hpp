@@ -86,6 +86,10 @@ class DecisionFilter {
   bool push(bool decision) noexcept;
   void reset() noexcept;
   std::size_t window() const noexcept { return ring_.size(); }
+  /// Appends the ring for a checkpoint.
+  void save(std::vector<double>& out) const;
+  /// Reads what save() wrote for the same window, advancing `in`; false when it does not fit.
+  bool load(std::span<const double>& in) noexcept;
 
  private:
   std::vector<unsigned char> ring_;

@@ -1,5 +1,5 @@
 #pragma once
-// The three kinds of plugin (source, window operator, output), what each factory receives,
+// The kinds of plugin (source, window operator, model, output), what each factory receives,
 // and the registry that names them. Built-ins register in one explicit function per module.
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include "vigil/runtime/counter.hpp"
 #include "vigil/runtime/ingest_queue.hpp"
 #include "vigil/runtime/key_table.hpp"
+#include "vigil/runtime/model.hpp"
 #include "vigil/runtime/summary.hpp"
 
 namespace vigil::runtime {
@@ -232,21 +233,26 @@ class Registry {
   void add(const SourcePlugin& p) { sources_.push_back(p); }
   void add(const WindowPlugin& p) { windows_.push_back(p); }
   void add(const OutputPlugin& p) { outputs_.push_back(p); }
+  void add(const ModelPlugin& p) { models_.push_back(p); }
   const SourcePlugin* source(std::string_view name) const noexcept;
   const WindowPlugin* window(std::string_view name) const noexcept;
   const OutputPlugin* output(std::string_view name) const noexcept;
+  const ModelPlugin* model(std::string_view name) const noexcept;
   std::span<const SourcePlugin> sources() const noexcept { return sources_; }
   std::span<const WindowPlugin> windows() const noexcept { return windows_; }
   std::span<const OutputPlugin> outputs() const noexcept { return outputs_; }
+  std::span<const ModelPlugin> models() const noexcept { return models_; }
   /// "a, b, c" for "did you mean" messages.
   std::string source_names() const;
   std::string window_names() const;
   std::string output_names() const;
+  std::string model_names() const;
 
  private:
   std::vector<SourcePlugin> sources_;
   std::vector<WindowPlugin> windows_;
   std::vector<OutputPlugin> outputs_;
+  std::vector<ModelPlugin> models_;
 };
 
 }  // namespace vigil::runtime
