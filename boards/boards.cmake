@@ -53,6 +53,11 @@ else()
                         "use the ${board_arch} preset (toolchains/README.md)")
   endif()
 endif()
+# Same input, same output on every architecture: no fused multiply-add contraction (ARMv8 and
+# ARMv7 with VFPv4 have FMA; x * scale + offset would round once instead of twice there).
+if(NOT (vigil_arch STREQUAL x86_64 AND VIGIL_BOARD STREQUAL ""))
+  list(APPEND VIGIL_CPU_FLAGS -ffp-contract=off)
+endif()
 message(STATUS "Vigil: ${vigil_arch} build for board \"${VIGIL_BOARD}\" (empty: generic), CPU flags: ${VIGIL_CPU_FLAGS}")
 add_compile_options(${VIGIL_CPU_FLAGS})
 set(VIGIL_ARCH ${vigil_arch})

@@ -372,10 +372,14 @@ TEST_CASE("serial config: bad baud lists the standard rates", "[sensors][serial]
                                  Contains("9600, 19200, 38400, 57600, 115200"));
 }
 
-TEST_CASE("serial config: device and format are required", "[sensors][serial][config]") {
+TEST_CASE("serial config: format is required, and device when no board profile names one",
+          "[sensors][serial][config]") {
   SerialFixture f;
   REQUIRE_FALSE(f.make("baud: 9600\n"));
-  CHECK_THAT(f.h.diag.str(), Contains("device") && Contains("format"));
+  CHECK_THAT(f.h.diag.str(), Contains("missing key \"format\""));
+  SerialFixture g;
+  REQUIRE_FALSE(g.make("format: kv\n"));
+  CHECK_THAT(g.h.diag.str(), Contains("sources[0].device") && Contains("no device"));
 }
 
 TEST_CASE("serial config: without a device the board profile's serial port is read", "[sensors][serial][config]") {

@@ -91,7 +91,7 @@ struct SourceSetup {
   std::string config_dir;         ///< folder of the config file, for relative paths
   std::string path;               ///< "sources[0]" for messages
   Diagnostics* diag = nullptr;
-  Board board;                    ///< the config's board: block (defaults such as the serial device)
+  Board board{};                  ///< the config's board: block (defaults such as the serial device)
 };
 
 /// A producer of events. start() launches its own thread, which pushes into `queue`;
@@ -179,7 +179,7 @@ struct OutputSetup {
   /// The whole `outputs:` map, for an output that works with another (upstream reads the
   /// outbox's database); may be null.
   const ConfigNode* outputs = nullptr;
-  Limits limits;  ///< the config's limits: (defaults of outputs' capacities)
+  Limits limits{};  ///< the config's limits: (defaults of outputs' capacities)
 };
 
 /// A consumer of summaries (console, outbox, later upstream). emit() runs on the pipeline
