@@ -9,6 +9,9 @@ string(REPLACE "path: var/outbox.db" "path: /var/lib/vigil/outbox.db" vigil_pack
 string(REGEX REPLACE "# The embedded default pipeline[^\n]*\n# Run it with:[^\n]*\n"
   "# /etc/vigil/vigil.yaml: the default pipeline (three simulated machines, no broker), run by\n# vigil.service. Replace the sources with yours; check with `vigil validate /etc/vigil/vigil.yaml`,\n# then `systemctl restart vigil`. A board profile sets limits to fit the board, e.g.\n#   include: /usr/share/vigil/boards/rpi4.yaml\n"
   vigil_packaged_config "${vigil_packaged_config}")
+# A gateway names itself after its host unless the config says otherwise.
+string(REGEX REPLACE "\ngateway: [^\n]*\n" "\n# gateway: line3-gw01          # default: the host name\n"
+  vigil_packaged_config "${vigil_packaged_config}")
 if(vigil_packaged_config STREQUAL vigil_default_config OR NOT vigil_packaged_config MATCHES "/var/lib/vigil/outbox.db")
   message(FATAL_ERROR "examples/factory-sim.yaml changed shape: update cmake/VigilPackage.cmake")
 endif()
