@@ -2,7 +2,9 @@
 # Footprint of the vigil binary and of the default pipeline (figures in bench/README.md):
 #   - stripped size, shared libraries needed, highest GLIBC/GLIBCXX symbol versions, for every
 #     build present: build/release (x86_64), build/aarch64, build/armhf, build/aarch64-static;
-#   - resident memory (VmRSS) of `vigil run examples/factory-sim.yaml` after 8 s, x86_64;
+#   - resident memory of `vigil run examples/factory-sim.yaml` after 8 s, x86_64: VmRSS, split
+#     into anonymous memory (Vigil's own) and file pages (the binary and shared libraries), and
+#     Pss (shared pages divided among the processes that map them);
 #   - instructions per sample of the default pipeline: `vigil replay` of the same config on
 #     two CSV files of different length, so start-up cancels out; counted by callgrind on
 #     x86_64 and by qemu-aarch64 (one instruction per translation block, each execution logged)
@@ -57,9 +59,10 @@ if [ -x build/release/runtime/cli/vigil ]; then
   sleep 8
   pid=$(pgrep -P "$runner" -x vigil || true)
   [ -n "$pid" ] || pid=$runner
-  rss=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
+  rss=$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s %s KiB  ", $1, $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
+  pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo "?")
   wait "$runner" || true
-  echo "idle RSS of the default pipeline after 8 s: ${rss} KiB"
+  echo "default pipeline after 8 s: ${rss}Pss: ${pss} KiB"
   if command -v valgrind >/dev/null; then
     ir() {
       valgrind --tool=callgrind --callgrind-out-file="$out/cg" build/release/runtime/cli/vigil replay "$out/pipeline.yaml" \
