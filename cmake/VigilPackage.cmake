@@ -56,7 +56,7 @@ if(VIGIL_STATIC)
   set(CPACK_DEBIAN_PACKAGE_DEPENDS "passwd")
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6 (>= 2.36), libstdc++6 (>= 12), libgcc-s1, libyaml-cpp0.7, libsqlite3-0, libpaho-mqttpp3-1, libpaho-mqtt1.3, libssl3, passwd")
+    "libc6 (>= 2.34), libstdc++6 (>= 12), libgcc-s1, libyaml-cpp0.7, libsqlite3-0, libpaho-mqttpp3-1, libpaho-mqtt1.3, libssl3, passwd")
 endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
   ${PROJECT_SOURCE_DIR}/packaging/postinst ${PROJECT_SOURCE_DIR}/packaging/prerm
