@@ -35,6 +35,7 @@ file(GLOB vigil_paho_cpp_sources ${VIGIL_PAHO_CPP_SOURCE}/src/*.cpp)
 add_library(vigil_paho_mqttpp3 STATIC ${vigil_paho_cpp_sources})
 target_include_directories(vigil_paho_mqttpp3 SYSTEM PUBLIC ${VIGIL_PAHO_CPP_SOURCE}/src)
 target_link_libraries(vigil_paho_mqttpp3 PUBLIC vigil_paho_mqtt_c)
+target_compile_options(vigil_paho_mqttpp3 PRIVATE -w)
 # PahoMqttCpp's package file returns early when this target exists.
 add_library(PahoMqttCpp::paho-mqttpp3 ALIAS vigil_paho_mqttpp3)
 
