@@ -21,6 +21,7 @@
 #include "vigil/sync/outbox_cli.hpp"
 #include "vigil/sync/sync.hpp"
 #include "vigil/sync/tail_upstream.hpp"
+#include "service_notify.hpp"
 
 namespace {
 
@@ -220,8 +221,13 @@ int command_run(const Args& a, const runtime::Registry& registry) {
     std::fprintf(stderr, "%s\n", engine.error().message.c_str());
     return 2;
   }
-  std::fprintf(stderr, "vigil: running %s (gateway %s)%s\n", a.config.c_str(), (*engine)->gateway().c_str(),
-               run_for ? (" for " + a.run_for).c_str() : "; Ctrl-C to stop");
+  const std::string& board = (*engine)->board().name;
+  std::fprintf(stderr, "vigil: running %s (gateway %s%s)%s\n", a.config.c_str(), (*engine)->gateway().c_str(),
+               board.empty() ? "" : (", board " + board).c_str(), run_for ? (" for " + a.run_for).c_str() : "; Ctrl-C to stop");
+  // Under systemd (Type=notify) the unit is started once the config is loaded; an output or
+  // source that fails to start still ends the process with exit code 1.
+  if (!cli::notify_service_manager("READY=1\nSTATUS=running " + a.config))
+    std::fprintf(stderr, "vigil: could not notify the service manager (NOTIFY_SOCKET)\n");
   return run_engine(**engine, a, run_for);
 }
 

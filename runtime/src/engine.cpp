@@ -23,11 +23,19 @@ constexpr ConfigKey kLimitKeys[] = {
     {"max_state", KeyType::size, Required::no, "1GiB", "Window state one pipeline may preallocate (checked at load, before anything is allocated).", 4096},
     {"sketch_bytes", KeyType::size, Required::no, "4KiB", "Memory of one quantile sketch (p50, p99, ...): one per key, open slice and field; a bigger sketch is more accurate (rank error 3/k, see docs/windows.md).", 2048, 1 << 20},
     {"key_ttl", KeyType::duration, Required::no, "0s", "A key that sends nothing for this long (processing time) has its windows fired and its slot freed for new keys; 0: never."},
+    {"outbox_bytes", KeyType::size, Required::no, "1GiB", "Default of outputs.outbox.max_bytes: the outbox database's bound on disk (board profiles set it to fit the storage).", 64 * 1024},
+    {"outbox_queue_depth", KeyType::integer, Required::no, "16384", "Default of outputs.outbox.queue_depth: summaries held in memory for the outbox writer.", 16, 10'000'000},
+};
+constexpr ConfigKey kBoardKeys[] = {
+    {"name", KeyType::string, Required::no, {}, "Board the config runs on (rpi3, rpi4, rpi5, jetson-orin-nano, x86_64); printed at start."},
+    {"serial", KeyType::string, Required::no, {}, "The board's serial port: the device of every serial source that names none (e.g. /dev/serial0)."},
 };
 constexpr ConfigKey kTopKeys[] = {
     {"vigil", KeyType::integer, Required::yes, {}, "Config format version; write 1.", 1, 1},
     {"gateway", KeyType::string, Required::no, {}, "Gateway id used in outbox rows and upstream topics; default: the host name."},
     {"limits", KeyType::object, Required::no, {}, "Capacities that size every preallocated structure.", kNoMin, kNoMax, {}, kLimitKeys},
+    {"board", KeyType::object, Required::no, {}, "The hardware, usually from a board profile (`include: boards/rpi4.yaml`).", kNoMin, kNoMax, {}, kBoardKeys},
+    {"include", KeyType::string_list, Required::no, {}, "Files merged under this one, in order (this file's keys win): board profiles, shared blocks; relative to this file. A missing file or a cycle is an error."},
 };
 
 constexpr std::string_view kUnits[] = {"s", "ms", "us", "ns", "rfc3339"};
@@ -333,6 +341,7 @@ struct Engine::Impl {
   std::unique_ptr<ConfigNode> root;
   std::string gateway;
   Limits limits;
+  Board board;
   std::unique_ptr<KeyTable> keys;
   FieldTable fields;
   WallClock default_wall;
@@ -463,6 +472,11 @@ void Engine::Impl::build(Diagnostics& diag) {
     limits.key_ttl = lim.duration("key_ttl");
     if (lim.has("max_state")) limits.max_state = lim.size("max_state");
     if (lim.has("sketch_bytes")) limits.sketch_bytes = lim.size("sketch_bytes");
+    if (lim.has("outbox_bytes")) limits.outbox_bytes = lim.size("outbox_bytes");
+    if (lim.has("outbox_queue_depth")) limits.outbox_queue_depth = static_cast<std::size_t>(lim.integer("outbox_queue_depth"));
+    Block brd = b.child("board");
+    if (brd.has("name")) board.name = brd.string("name");
+    if (brd.has("serial")) board.serial = brd.string("serial");
   }
   keys = std::make_unique<KeyTable>(limits.max_keys);
 
@@ -517,6 +531,7 @@ void Engine::Impl::build_sources(const ConfigNode& list, Diagnostics& diag) {
     setup.fields = &fields;
     setup.clock = wall;
     setup.config_dir = config_dir;
+    setup.board = board;
     setup.diag = &diag;
     Block common(&node, kSourceCommonKeys);
     setup.mapping.key = common.string("key");
@@ -680,6 +695,7 @@ void Engine::Impl::build_outputs(const ConfigNode* map, Diagnostics& diag) {
     setup.gateway = gateway;
     setup.config_dir = config_dir;
     setup.path = path;
+    setup.limits = limits;
     setup.diag = &diag;
     setup.outputs = map;
     std::size_t before = diag.lines().size();
@@ -761,6 +777,8 @@ void Engine::replace_source(SourceIndex index, std::unique_ptr<Source> source) {
 }
 
 const std::string& Engine::gateway() const noexcept { return impl_->gateway; }
+
+const Board& Engine::board() const noexcept { return impl_->board; }
 
 Engine::ForwardTotals Engine::forward_totals() const noexcept { return impl_->forward_totals(); }
 

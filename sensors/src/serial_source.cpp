@@ -40,8 +40,8 @@ constexpr std::string_view kFormats[] = {"csv", "json", "kv"};
 constexpr std::string_view kFlowControl[] = {"none", "rtscts"};
 
 constexpr ConfigKey kSerialKeys[] = {
-    {"device", KeyType::string, Required::yes, {},
-     "Serial device, e.g. /dev/ttyUSB0 or a stable /dev/serial/by-id/... link."},
+    {"device", KeyType::string, Required::no, {},
+     "Serial device, e.g. /dev/ttyUSB0 or a stable /dev/serial/by-id/... link; default: board.serial."},
     {"format", KeyType::choice, Required::yes, {},
      "How a line is written: csv (cells by position), json (one object), kv (temp=21.5 vib=0.02).", kNoMin,
      kNoMax, kFormats},
@@ -451,8 +451,10 @@ std::unique_ptr<runtime::Source> make_serial(const runtime::SourceSetup& setup) 
   }
 
   SerialConfig config;
-  config.device = block.string("device");
-  if (config.device.empty()) fail("device", "no device; name the serial port, e.g. device: /dev/ttyUSB0");
+  config.device = block.has("device") ? block.string("device") : setup.board.serial;
+  if (config.device.empty())
+    fail("device", "no device; name the serial port, e.g. device: /dev/ttyUSB0, or include a board profile "
+                   "that sets board.serial");
 
   config.baud = static_cast<long>(block.integer("baud"));
   const auto* rate = std::find_if(std::begin(kBaudRates), std::end(kBaudRates),

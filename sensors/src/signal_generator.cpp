@@ -8,8 +8,49 @@
 namespace vigil::sensors {
 namespace {
 
-// 128-bit intermediates keep i·10⁹·d exact for every rate and run length we accept.
-__extension__ using Wide = __int128;
+// 128-bit intermediates keep i·10⁹·d exact for every rate and run length we accept. 32-bit
+// targets (armhf) have no __int128: there the product is kept in two 64-bit halves.
+#if defined(__SIZEOF_INT128__)
+__extension__ using Wide = unsigned __int128;
+
+std::uint64_t mul_div(std::uint64_t a, std::uint64_t b, std::uint64_t add, std::uint64_t d) noexcept {
+  const Wide q = (static_cast<Wide>(a) * b + add) / d;
+  return q > UINT64_MAX ? UINT64_MAX : static_cast<std::uint64_t>(q);
+}
+#else
+struct Wide {
+  std::uint64_t hi = 0;
+  std::uint64_t lo = 0;
+};
+
+Wide multiply(std::uint64_t a, std::uint64_t b) noexcept {
+  const std::uint64_t a_lo = a & 0xFFFFFFFFu, a_hi = a >> 32, b_lo = b & 0xFFFFFFFFu, b_hi = b >> 32;
+  const std::uint64_t ll = a_lo * b_lo, lh = a_lo * b_hi, hl = a_hi * b_lo, hh = a_hi * b_hi;
+  const std::uint64_t mid = (ll >> 32) + (lh & 0xFFFFFFFFu) + (hl & 0xFFFFFFFFu);
+  return Wide{hh + (lh >> 32) + (hl >> 32) + (mid >> 32), (mid << 32) | (ll & 0xFFFFFFFFu)};
+}
+
+// (a·b + add) / d, rounded down; UINT64_MAX when the quotient does not fit in 64 bits.
+std::uint64_t mul_div(std::uint64_t a, std::uint64_t b, std::uint64_t add, std::uint64_t d) noexcept {
+  Wide x = multiply(a, b);
+  x.lo += add;
+  if (x.lo < add) ++x.hi;
+  if (x.hi >= d) return UINT64_MAX;
+  // Long division one bit at a time; the remainder stays below d, so 2·remainder + 1 fits in
+  // 65 bits and the carry out of the shift says it is at least d.
+  std::uint64_t remainder = x.hi, quotient = 0;
+  for (int bit = 63; bit >= 0; --bit) {
+    const bool carry = (remainder >> 63) != 0;
+    remainder = (remainder << 1) | ((x.lo >> bit) & 1u);
+    quotient <<= 1;
+    if (carry || remainder >= d) {
+      remainder -= d;
+      quotient |= 1u;
+    }
+  }
+  return quotient;
+}
+#endif
 
 constexpr double kTwoPi = 2.0 * std::numbers::pi;
 constexpr double kNanosPerHour = 3600.0 * 1e9;
@@ -175,15 +216,16 @@ RecordSchedule::RecordSchedule(double rate) noexcept {
 }
 
 runtime::Nanos RecordSchedule::offset(std::uint64_t i) const noexcept {
-  Wide t = static_cast<Wide>(i) * numerator_ / denominator_;
-  return t > runtime::kMaxTime ? runtime::kMaxTime : static_cast<runtime::Nanos>(t);
+  const std::uint64_t t =
+      mul_div(i, static_cast<std::uint64_t>(numerator_), 0, static_cast<std::uint64_t>(denominator_));
+  return t > static_cast<std::uint64_t>(runtime::kMaxTime) ? runtime::kMaxTime : static_cast<runtime::Nanos>(t);
 }
 
 std::uint64_t RecordSchedule::due(runtime::Nanos elapsed) const noexcept {
   if (elapsed < 0) return 0;
   // offset(i) <= e  ⇔  i·n < (e+1)·d  ⇔  i < ⌈(e+1)·d / n⌉
-  Wide limit = (static_cast<Wide>(elapsed) + 1) * denominator_;
-  return static_cast<std::uint64_t>((limit + numerator_ - 1) / numerator_);
+  const auto n = static_cast<std::uint64_t>(numerator_);
+  return mul_div(static_cast<std::uint64_t>(elapsed) + 1, static_cast<std::uint64_t>(denominator_), n - 1, n);
 }
 
 }  // namespace vigil::sensors

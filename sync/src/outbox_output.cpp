@@ -42,14 +42,16 @@ constexpr ConfigKey kOutboxKeys[] = {
      "synced to disk (more SD-card wear).",
      runtime::kNoMin, runtime::kNoMax, kDurabilities},
     {"batch", KeyType::integer, Required::no, "512", "Most summaries written per transaction.", 1, 100'000},
-    {"queue_depth", KeyType::integer, Required::no, "16384",
-     "Summaries held in memory for the writer thread; when full, new summaries are dropped and counted.",
+    {"queue_depth", KeyType::integer, Required::no, {},
+     "Summaries held in memory for the writer thread; when full, new summaries are dropped and counted. "
+     "Default: limits.outbox_queue_depth (16384).",
      16, 10'000'000},
     {"topic", KeyType::string, Required::no, "vigil/{gateway}/{pipeline}/{key}",
      "Topic stored with each summary; {gateway}, {pipeline} and {key} are replaced."},
-    {"max_bytes", KeyType::size, Required::no, "1GiB",
+    {"max_bytes", KeyType::size, Required::no, {},
      "Bound on the database's pages in use; beyond it the oldest rows are evicted (local, then "
-     "routine, then alerts), counted, and a gap record says which seqs went.",
+     "routine, then alerts), counted, and a gap record says which seqs went. Default: "
+     "limits.outbox_bytes (1GiB).",
      64 * 1024},
     {"max_age", KeyType::duration, Required::no, "0s",
      "Rows older than this (monotonic outbox clock: NTP steps do not count) are evicted with a gap "
@@ -478,7 +480,8 @@ std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) 
   s.gateway = setup.gateway;
   s.durability_full = block.string("durability") == "full";
   s.batch = static_cast<std::size_t>(block.integer("batch"));
-  s.queue_depth = static_cast<std::size_t>(block.integer("queue_depth"));
+  s.queue_depth = block.has("queue_depth") ? static_cast<std::size_t>(block.integer("queue_depth"))
+                                           : setup.limits.outbox_queue_depth;
   auto topic = parse_topic(block.string("topic"), setup.gateway);
   if (!topic) {
     report_key_error(setup, "topic", topic.error().message);
@@ -486,7 +489,7 @@ std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) 
   }
   s.topic = std::move(topic.value());
   s.keep_all = block.boolean("keep_all");
-  s.max_bytes = block.size("max_bytes");
+  s.max_bytes = block.has("max_bytes") ? block.size("max_bytes") : setup.limits.outbox_bytes;
   s.max_age = block.duration("max_age");
   s.checkpoint_interval = block.duration("checkpoint_interval");
   if (s.checkpoint_interval > 0 && s.checkpoint_interval < kMinCheckpointInterval) {

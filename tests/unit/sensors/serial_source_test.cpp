@@ -395,10 +395,30 @@ TEST_CASE("serial config: bad baud lists the standard rates", "[sensors][serial]
                                  Contains("9600, 19200, 38400, 57600, 115200"));
 }
 
-TEST_CASE("serial config: device and format are required", "[sensors][serial][config]") {
+TEST_CASE("serial config: format is required, and device when no board profile names one",
+          "[sensors][serial][config]") {
   SerialFixture f;
   REQUIRE_FALSE(f.make("baud: 9600\n"));
-  CHECK_THAT(f.h.diag.str(), Contains("device") && Contains("format"));
+  CHECK_THAT(f.h.diag.str(), Contains("missing key \"format\""));
+  SerialFixture g;
+  REQUIRE_FALSE(g.make("format: kv\n"));
+  CHECK_THAT(g.h.diag.str(), Contains("sources[0].device") && Contains("no device"));
+}
+
+TEST_CASE("serial config: without a device the board profile's serial port is read", "[sensors][serial][config]") {
+  Pty pty;
+  SerialFixture f;
+  f.h.setup.mapping.fields = {"temp"};
+  f.h.setup.board.serial = pty.path;
+  REQUIRE(f.make("format: kv\n"));
+  f.start();
+  pty.write("key=press-1 temp=21.5\n");
+  REQUIRE(f.wait_records(1));
+  CHECK(f.records[0].values == std::map<std::string, double>{{"temp", 21.5}});
+
+  SerialFixture none;
+  REQUIRE_FALSE(none.make("format: kv\n"));
+  CHECK_THAT(none.h.diag.str(), Contains("sources[0].device") && Contains("board.serial"));
 }
 
 TEST_CASE("serial config: overflow block is refused", "[sensors][serial][config]") {

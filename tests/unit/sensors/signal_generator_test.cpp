@@ -196,6 +196,18 @@ TEST_CASE("record schedule gives exact offsets for any rate", "[sensors][simulat
   CHECK(RecordSchedule(1e7).offset(10'000'000) == kSec);
 }
 
+TEST_CASE("record schedule stays exact when i·10⁹·scale passes 64 bits (and on 32-bit targets)",
+          "[sensors][simulator]") {
+  // 0.123456789 records/s: one record every 10¹⁸/123456789 ns, so record 100 needs 10²⁰ in the
+  // product; ⌊10²⁰ / 123456789⌋ = 810000007371 (worked out with exact integers).
+  const RecordSchedule s(0.123456789);
+  CHECK(s.offset(100) == 810'000'007'371);
+  CHECK(s.due(810'000'007'371) == 101);
+  CHECK(s.due(810'000'007'370) == 100);
+  // Past the largest time the offset saturates instead of wrapping.
+  CHECK(RecordSchedule(0.001).offset(std::uint64_t{1} << 62) == runtime::kMaxTime);
+}
+
 TEST_CASE("record schedule counts exactly the records due", "[sensors][simulator]") {
   for (double rate : {1.0, 3.0, 7.0, 100.0, 2.5, 0.001, 1e7}) {
     const RecordSchedule s(rate);

@@ -152,5 +152,5 @@ TEST_CASE("register_outputs registers console, outbox and upstream with their do
     for (const auto& key : plugin.keys) CHECK_FALSE(key.doc.empty());
   }
   CHECK_THAT(vigil::runtime::describe_keys(registry.output("outbox")->keys),
-             Catch::Contains("`queue_depth`") && Catch::Contains("default 16384"));
+             Catch::Contains("`queue_depth`") && Catch::Contains("Default: limits.outbox_queue_depth (16384)"));
 }

@@ -353,4 +353,20 @@ TEST_CASE("the outbox output counts evictions in its stats line and keeps the fi
   CHECK(db.text("SELECT payload FROM outbox WHERE format = 'json' ORDER BY seq DESC LIMIT 1") == json_of(maker.make(1999)));
 }
 
+TEST_CASE("the outbox output takes max_bytes from limits.outbox_bytes when its block has none",
+          "[sync][outbox_output][bounds][config]") {
+  TempDir dir;
+  runtime::Limits limits;
+  limits.outbox_bytes = 64 * 1024;  // what a small board's profile sets
+  auto built = build_output("outbox", "path: out.db\nbatch: 50", dir.path(), "gw1", limits);
+  REQUIRE(built->output != nullptr);
+  REQUIRE(built->output->start().ok());
+  SummaryMaker maker;
+  for (std::uint64_t i = 0; i < 2000; ++i) built->output->emit(maker.make(i));
+  built->output->stop();
+  Sqlite db(dir.file("out.db"));
+  CHECK(db.integer("SELECT count(*) FROM outbox WHERE format = 'gap'") > 0);
+  CHECK(used_bytes(db) <= 64 * 1024);
+}
+
 }  // namespace vigil::test

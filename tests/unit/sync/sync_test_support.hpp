@@ -75,7 +75,8 @@ inline runtime::Registry& sync_registry() {
 /// Parses `yaml` (relative paths resolve against `dir`), validates it against the plugin's keys
 /// and calls its factory unless validation failed. Check `diag` for the messages.
 inline std::unique_ptr<BuiltOutput> build_output(const std::string& plugin_name, const std::string& yaml,
-                                                 const std::string& dir, const std::string& gateway = "gw1") {
+                                                 const std::string& dir, const std::string& gateway = "gw1",
+                                                 const runtime::Limits& limits = {}) {
   const runtime::OutputPlugin* plugin = sync_registry().output(plugin_name);
   if (plugin == nullptr) throw std::runtime_error("no output plugin " + plugin_name);
   auto built = std::make_unique<BuiltOutput>();
@@ -86,6 +87,7 @@ inline std::unique_ptr<BuiltOutput> build_output(const std::string& plugin_name,
   if (!built->diag.empty()) return built;
   runtime::OutputSetup setup{runtime::Block(&built->node, plugin->keys), gateway, dir,
                              "outputs." + plugin_name, &built->diag};
+  setup.limits = limits;
   built->output = plugin->make(setup);
   return built;
 }

@@ -62,6 +62,8 @@ class Engine {
   /// Human summary of counters, one line per source/pipeline/output.
   std::string stats_text() const;
 
+  /// The config's board: block (empty name and serial without one).
+  const Board& board() const noexcept;
   const std::string& gateway() const noexcept;
 
   /// What left the gateway compared with what came in, over all pipelines and outputs.

@@ -28,6 +28,14 @@ struct Limits {
   Nanos key_ttl = 0;  ///< evict a key silent this long (processing time); 0: never
   std::int64_t max_state = std::int64_t{1} << 30;  ///< bytes of window state one pipeline may preallocate
   std::int64_t sketch_bytes = 4096;  ///< bytes of one quantile sketch
+  std::int64_t outbox_bytes = std::int64_t{1} << 30;  ///< default of outputs.outbox.max_bytes
+  std::size_t outbox_queue_depth = 16384;              ///< default of outputs.outbox.queue_depth
+};
+
+/// The config's `board:` block: what a board profile (boards/*.yaml) says about the hardware.
+struct Board {
+  std::string name;    ///< e.g. "rpi4"; empty when no profile names one
+  std::string serial;  ///< default device of serial sources that name none; empty: none
 };
 
 /// Unit of a time column.
@@ -85,6 +93,7 @@ struct SourceSetup {
   std::string config_dir;         ///< folder of the config file, for relative paths
   std::string path;               ///< "sources[0]" for messages
   Diagnostics* diag = nullptr;
+  Board board{};                  ///< the config's board: block (defaults such as the serial device)
 };
 
 /// A producer of events. start() launches its own thread, which pushes into `queue`;
@@ -172,6 +181,7 @@ struct OutputSetup {
   /// The whole `outputs:` map, for an output that works with another (upstream reads the
   /// outbox's database); may be null.
   const ConfigNode* outputs = nullptr;
+  Limits limits{};  ///< the config's limits: (defaults of outputs' capacities)
 };
 
 /// A consumer of summaries (console, outbox, later upstream). emit() runs on the pipeline

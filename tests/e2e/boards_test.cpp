@@ -1,0 +1,90 @@
+// Board profiles, the packaged default config and the systemd readiness notice, end to end.
+#include <catch2/catch.hpp>
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace vigil::test {
+namespace {
+
+using Catch::Matchers::Contains;
+
+/// The shipped default pipeline in `dir`, pulling in a board profile first.
+std::string example_on_board(const TempDir& dir, const std::string& board) {
+  const std::string config = dir.file("board.yaml");
+  write_file(config, "include: " + source_path("boards/" + board + ".yaml") + "\n" +
+                         read_file(source_path("examples/factory-sim.yaml")));
+  return config;
+}
+
+TEST_CASE("every board profile validates under the default pipeline", "[e2e][boards]") {
+  for (const std::string board : {"rpi3", "rpi4", "rpi5", "jetson-orin-nano", "x86_64"}) {
+    TempDir dir;
+    auto r = run_process({VIGIL_BINARY, "validate", example_on_board(dir, board)});
+    INFO(board << ": " << r.err);
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.out, Contains(": ok"));
+  }
+}
+
+TEST_CASE("a run names the profile's board, and the config's own limits win over it", "[e2e][boards]") {
+  TempDir dir;
+  auto r = run_process({VIGIL_BINARY, "run", example_on_board(dir, "rpi3"), "--for", "1s"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.err, Contains("board rpi3)"));
+}
+
+TEST_CASE("a board limit out of range is reported at the profile's line and column", "[e2e][boards][config]") {
+  TempDir dir;
+  write_file(dir.file("tiny.yaml"), "board: {name: tiny}\nlimits:\n  outbox_bytes: 1KiB\n");
+  write_file(dir.file("plant.yaml"), "include: tiny.yaml\n" + read_file(source_path("examples/factory-sim.yaml")));
+  auto r = run_process({VIGIL_BINARY, "validate", dir.file("plant.yaml")});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("tiny.yaml:3:17") && Contains("limits.outbox_bytes"));
+}
+
+TEST_CASE("the packaged config is the default pipeline with its outbox in /var/lib/vigil", "[e2e][boards][package]") {
+  const std::string packaged = read_file(VIGIL_PACKAGED_CONFIG);
+  CHECK_THAT(packaged, Contains("path: /var/lib/vigil/outbox.db"));
+  CHECK_THAT(packaged, Contains("machines: [press-1, pump-1, fan-1]"));
+  auto r = run_process({VIGIL_BINARY, "validate", VIGIL_PACKAGED_CONFIG});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("vigil run tells systemd it is ready through NOTIFY_SOCKET", "[e2e][service]") {
+  TempDir dir;
+  const std::string path = dir.file("notify");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  REQUIRE(path.size() < sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+
+  auto r = run_process({VIGIL_BINARY, "run", source_path("examples/factory-sim.yaml"), "--for", "1s"}, 60'000,
+                       {"NOTIFY_SOCKET=" + path, "VIGIL_GATEWAY=notify-test"});
+  // The run has ended: the notice waits in the socket's queue.
+  timeval timeout{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  char buffer[512] = {};
+  const ssize_t got = ::recv(fd, buffer, sizeof(buffer) - 1, 0);
+  ::close(fd);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  REQUIRE(got > 0);
+  CHECK_THAT(std::string(buffer, static_cast<std::size_t>(got)), Contains("READY=1"));
+}
+
+}  // namespace
+}  // namespace vigil::test

@@ -1,0 +1,32 @@
+# Checks which glibc the vigil binary needs: the highest GLIBC_x.y symbol version it imports
+# must not exceed MAX_GLIBC; with STATIC, it must import none and need no shared library.
+#   cmake -DREADELF=... -DBINARY=... -DMAX_GLIBC=2.36 [-DSTATIC=ON] -P glibc_requirement.cmake
+execute_process(COMMAND ${READELF} --wide --dyn-syms --dynamic ${BINARY}
+  OUTPUT_VARIABLE elf RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${READELF} failed on ${BINARY}")
+endif()
+string(REGEX MATCHALL "GLIBC_[0-9]+\\.[0-9]+(\\.[0-9]+)?" versions "${elf}")
+set(highest "")
+foreach(v IN LISTS versions)
+  string(REPLACE "GLIBC_" "" v "${v}")
+  if(highest STREQUAL "" OR v VERSION_GREATER highest)
+    set(highest "${v}")
+  endif()
+endforeach()
+string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*" needed "${elf}")
+
+if(STATIC)
+  if(NOT highest STREQUAL "" OR needed)
+    message(FATAL_ERROR "${BINARY} should be static but imports GLIBC_${highest} and needs: ${needed}")
+  endif()
+  message(STATUS "${BINARY}: static, no GLIBC symbol version and no shared library needed")
+  return()
+endif()
+if(highest STREQUAL "")
+  message(FATAL_ERROR "${BINARY} imports no GLIBC symbol version: not a dynamic glibc binary?")
+endif()
+if(highest VERSION_GREATER MAX_GLIBC)
+  message(FATAL_ERROR "${BINARY} needs GLIBC_${highest}, more than the ${MAX_GLIBC} allowed")
+endif()
+message(STATUS "${BINARY}: highest GLIBC symbol version ${highest} (allowed: ${MAX_GLIBC}); needs ${needed}")
