@@ -2,7 +2,8 @@
 # End-to-end MQTT ingest on loopback: mqtt_flood -> mosquitto -> consumers, all on one broker in
 # the same run. Consumers: `vigil run` (mqtt source, 1 s tumbling window with count, mean, min,
 # max), a bare Paho C++ subscriber and a bare libmosquitto subscriber that only count messages,
-# and mosquitto_sub. Cases: 100 and 1,000 keys, 1 and 100 readings (a JSON array) per message.
+# and mosquitto_sub. Cases: 100 and 1,000 keys, 1 and 100 readings (a JSON array) per message;
+# a case may use FlatBuffers Readings messages instead of JSON (100:1:flatbuffers).
 # For each case the input rate steps up until vigil loses a record; the table shows the highest
 # rate vigil kept up with, and at that rate every consumer's CPU time per message (utime + stime
 # from /proc/PID/stat, measured from subscription to drain), vigil's CPU per reading, vigil's
@@ -14,7 +15,8 @@
 #                 message) is shown (default 2)
 #   RATES_SINGLE, RATES_BATCH   message rates to step through (default 20000 40000 80000 160000
 #                 for 1 reading per message, 2000 4000 8000 16000 for 100)
-#   CASES         "KEYS:BATCH ..." (default "100:1 1000:1 100:100 1000:100")
+#   CASES         "KEYS:BATCH[:FORMAT] ..." with FORMAT json (the default) or flatbuffers
+#                 (default "100:1 1000:1 100:100 1000:100")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
@@ -40,47 +42,10 @@ cleanup() {
 }
 trap cleanup EXIT
 tick_us=$((1000000 / $(getconf CLK_TCK)))
+# shellcheck source=bench/mqtt_bench_lib.sh
+. bench/mqtt_bench_lib.sh
 
-# utime + stime of a process (every thread, living or gone) in clock ticks.
-cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
-
-# A broker on a free loopback port: try random ports until one listens.
-start_broker() {
-  for _ in $(seq 20); do
-    port=$((20000 + RANDOM % 40000))
-    cat >"$tmp/broker.conf" <<EOF
-listener $port 127.0.0.1
-allow_anonymous true
-persistence false
-# Slow moments of a busy 2-core machine must not cost messages: a consumer that falls behind
-# for a while gets them later; one that cannot keep up still loses them.
-max_queued_messages 1000000
-log_dest file $tmp/broker.log
-log_type error
-log_type warning
-log_type notice
-log_type information
-log_type subscribe
-EOF
-    : >"$tmp/broker.log"
-    chmod 666 "$tmp/broker.log"
-    chmod 755 "$tmp"
-    mosquitto -c "$tmp/broker.conf" >/dev/null 2>&1 &
-    broker_pid=$!
-    for _ in $(seq 50); do
-      if grep -q "listen socket on port $port" "$tmp/broker.log" 2>/dev/null; then return 0; fi
-      kill -0 "$broker_pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    kill "$broker_pid" 2>/dev/null || true
-    wait "$broker_pid" 2>/dev/null || true
-  done
-  echo "ingest_e2e: cannot start mosquitto" >&2
-  exit 1
-}
-
-vigil_config() {  # CLIENT -> path
+vigil_config() {  # CLIENT FORMAT -> path
   local path="$tmp/vigil-$1.yaml"
   cat >"$path" <<EOF
 vigil: 1
@@ -92,7 +57,7 @@ sources:
     client_id: bench-vigil-$1
     broker: tcp://127.0.0.1:$port
     topics: ["bench/#"]
-    format: json
+    format: $2
     key: key
     fields: [temp]
     qos: 0
@@ -109,13 +74,13 @@ EOF
 
 # One rate step: start every consumer, wait for its subscription, publish, wait for the drain,
 # stop. Writes "name messages cpu_ticks rss_kb idle_rss_kb" lines to $tmp/step.
-run_step() {  # KEYS BATCH RATE
+run_step() {  # KEYS BATCH RATE FORMAT
   local keys=$1 batch=$2 rate=$3 count=$(($3 * step_seconds))
   local names=() step_pids=()
   local subs_before
   subs_before=$(grep -c ' bench/#' "$tmp/broker.log" || true)
   for c in $clients; do
-    "$vigil" run "$(vigil_config "$c")" --stats >"$tmp/vigil-$c.out" 2>"$tmp/vigil-$c.err" &
+    "$vigil" run "$(vigil_config "$c" "$4")" --stats >"$tmp/vigil-$c.out" 2>"$tmp/vigil-$c.err" &
     names+=("vigil-$c"); step_pids+=($!)
   done
   "$build/bench/mqtt_count_paho" "tcp://127.0.0.1:$port" 'bench/#' 0 >"$tmp/paho.out" 2>/dev/null &
@@ -135,7 +100,7 @@ run_step() {  # KEYS BATCH RATE
   for p in "${step_pids[@]}"; do before+=("$(cpu_ticks "$p")"); idle+=("$(rss_kb "$p")"); done
   local broker_before
   broker_before=$(cpu_ticks "$broker_pid")
-  "$build/bench/mqtt_flood" --port "$port" --keys "$keys" --batch "$batch" --rate "$rate" --count "$count" \
+  "$build/bench/mqtt_flood" --port "$port" --keys "$keys" --batch "$batch" --rate "$rate" --count "$count" --format "$4" \
     >"$tmp/flood.out"
   # Drained: no consumer used CPU over the last 300 ms (at most 15 s).
   local last="" now
@@ -184,14 +149,17 @@ results=$tmp/results
 : >"$results"
 for c in $cases; do
   keys=${c%%:*}
-  batch=${c##*:}
+  rest=${c#*:}
+  batch=${rest%%:*}
+  format=json
+  [ "$rest" = "$batch" ] || format=${rest#*:}
   if [ "$batch" = 1 ]; then rates=${RATES_SINGLE:-20000 40000 80000 160000}; else rates=${RATES_BATCH:-2000 4000 8000 16000}; fi
   for r in $(seq "$repeat"); do
     for rate in $rates; do
-      run_step "$keys" "$batch" "$rate"
+      run_step "$keys" "$batch" "$rate" "$format"
       count=$((rate * step_seconds))
       achieved=$(awk '$1 == "published" { print $3 }' "$tmp/step")
-      line="case $keys $batch run $r rate $rate achieved ${achieved%.*}"
+      line="case $keys $batch run $r rate $rate achieved ${achieved%.*} format $format"
       all_kept=1
       while read -r name got ticks rss idle; do
         [ "$name" = published ] && continue
@@ -199,7 +167,7 @@ for c in $cases; do
         case $name in vigil-*) [ "$got" -ge "$count" ] || all_kept=0 ;; esac
       done <"$tmp/step"
       echo "$line" >>"$results"
-      printf '  %5s keys, %3s/msg, run %s: %6s msg/s (sent at %s/s): %s\n' "$keys" "$batch" "$r" "$rate" \
+      printf '  %5s keys, %3s/msg %s, run %s: %6s msg/s (sent at %s/s): %s\n' "$keys" "$batch" "$format" "$r" "$rate" \
         "${achieved%.*}" "$(awk -v n="$count" '$1 != "published" { printf "%s %s%s  ", $1, ($2 >= n ? "ok" : "LOST " n - $2), "" }' "$tmp/step")"
       [ "$all_kept" = 1 ] || break
       # The publisher could not reach the rate: the broker or the machine is saturated.
@@ -224,7 +192,7 @@ function field(name, what,    i, n, parts) {
   nc = split(clients, cl, " ")
   for (c = 1; c <= nc; ++c) if (field("vigil-" cl[c], 2) + 0 < count) ok = 0
   if (!ok) next
-  id = keys " " batch
+  id = keys " " batch " " h[11]
   cost = field("vigil-" cl[1], 3) / count
   got = h[9] + 0
   # The highest rate the publisher reached; within 5 % of it, the run with the least vigil CPU.
@@ -234,13 +202,13 @@ function field(name, what,    i, n, parts) {
   if (!(id in order)) { order[id] = ++ncases; ids[ncases] = id }
 }
 END {
-  printf "%-6s %-5s %-9s", "keys", "r/msg", "msg/s"
+  printf "%-6s %-5s %-11s %-9s", "keys", "r/msg", "format", "msg/s"
   for (c = 1; c <= nc; ++c) printf " | %-36s", "vigil " cl[c] ": us/msg us/reading RSS idle"
   printf " | %-8s | %-8s | %-8s | %-7s\n", "paho", "libmosq", "mosq_sub", "broker"
   for (k = 1; k <= ncases; ++k) {
     id = ids[k]; $0 = best_line[id]; nseg = split($0, seg, /\| /)
     split(id, p, " "); rate = best_rate[id]; count = rate * step; batch = p[2]
-    printf "%-6s %-5s %-9s", p[1], batch, achieved[$0]
+    printf "%-6s %-5s %-11s %-9s", p[1], batch, p[3], achieved[$0]
     for (c = 1; c <= nc; ++c) {
       n = "vigil-" cl[c]
       us = field(n, 3) * tick_us / count

@@ -4,10 +4,12 @@
 // consumers under test). Payloads are built before the clock starts.
 //
 // usage: mqtt_flood --port P [--host H] [--keys N] [--batch B] [--rate MSG_PER_S] [--count N]
-//                   [--prefix TOPIC_PREFIX]
+//                   [--prefix TOPIC_PREFIX] [--format json|flatbuffers]
 // Each message goes to PREFIX/<key> and holds B readings of that key: a JSON object when B is 1,
-// an array of B objects otherwise ({"key":"m0042","temp":21.5}). Keys take turns. Prints the
-// messages, readings and achieved rate on stdout.
+// an array of B objects otherwise ({"key":"m0042","temp":21.5}); or, with --format flatbuffers, a
+// vigil.fb.Readings message of B readings, each with the key and a temp value and no time (as
+// `vigil simulate --format flatbuffers` writes them, minus the time). Keys take turns. Prints
+// the messages, readings and achieved rate on stdout.
 #include <mosquitto.h>
 
 #include <chrono>
@@ -17,6 +19,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "reading_codec.hpp"
 
 namespace {
 
@@ -28,6 +32,7 @@ struct Options {
   double rate = 10000;
   std::size_t count = 10000;
   std::string prefix = "bench";
+  bool flatbuffers = false;
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -41,6 +46,8 @@ bool parse(int argc, char** argv, Options& o) {
     else if (flag == "--rate") o.rate = std::strtod(v, nullptr);
     else if (flag == "--count") o.count = std::strtoul(v, nullptr, 10);
     else if (flag == "--prefix") o.prefix = v;
+    else if (flag == "--format" && (std::string(v) == "json" || std::string(v) == "flatbuffers"))
+      o.flatbuffers = std::string(v) == "flatbuffers";
     else return false;
   }
   return (argc % 2) == 1 && o.keys > 0 && o.batch > 0 && o.rate > 0;
@@ -53,18 +60,30 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, o)) {
     std::fprintf(stderr,
                  "usage: mqtt_flood --port P [--host H] [--keys N] [--batch B] [--rate MSG_PER_S] [--count N] "
-                 "[--prefix P]\n");
+                 "[--prefix P] [--format json|flatbuffers]\n");
     return 2;
   }
   // Ten payload variants per key, so values move without formatting on the clock.
   constexpr std::size_t kVariants = 10;
   std::vector<std::string> topics;
   std::vector<std::string> payloads;
+  vigil::sensors::ReadingEncoder encoder;
+  const std::string names[] = {"temp"};
   for (std::size_t k = 0; k < o.keys; ++k) {
     char key[32];
     std::snprintf(key, sizeof key, "m%04zu", k);
     topics.push_back(o.prefix + "/" + key);
     for (std::size_t v = 0; v < kVariants; ++v) {
+      if (o.flatbuffers) {
+        encoder.clear();
+        for (std::size_t r = 0; r < o.batch; ++r) {
+          const double temp[] = {20.0 + static_cast<double>((v * 7 + r) % 100) / 10.0};
+          encoder.add(key, false, 0, names, temp);
+        }
+        const auto bytes = encoder.finish();
+        payloads.emplace_back(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        continue;
+      }
       std::string p = o.batch > 1 ? "[" : "";
       for (std::size_t r = 0; r < o.batch; ++r) {
         char one[96];

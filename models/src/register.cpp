@@ -1,7 +1,14 @@
 #include "vigil/models/models.hpp"
 
+#include "pipeline/models_plugins.hpp"
+
 namespace vigil::models {
 
-void register_models(runtime::Registry&) {}
+void register_models(runtime::Registry& registry) {
+  registry.add(pipeline::kPcaAnomalyPlugin);
+  registry.add(pipeline::kMahalanobisPlugin);
+  registry.add(pipeline::kEwmaPlugin);
+  registry.add(pipeline::kCusumPlugin);
+}
 
 }  // namespace vigil::models

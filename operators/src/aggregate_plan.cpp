@@ -74,7 +74,7 @@ void SketchSet::init(const AggregatePlan& plan, std::size_t slots) {
   fields_ = plan.sketch_fields;
   if (fields_ == 0) return;
   stride_ = plan.sketch.bytes / sizeof(double);
-  memory_.assign(slots * fields_ * stride_, 0.0);
+  memory_.reset(slots * fields_ * stride_);
   window_.assign(fields_ * stride_, 0.0);
   scratch_ = std::make_unique<KllScratch>(plan.sketch);
   for (std::size_t s = 0; s < slots; ++s) reset(s);

@@ -19,7 +19,7 @@ CountWindow::CountWindow(const runtime::PipelineSetup& setup, AggregatePlan plan
   state_.resize(capacity_);
   panes_.resize(capacity_ * ring_);
   pane_records_.resize(capacity_ * ring_);
-  moments_.resize(capacity_ * ring_ * fields_);
+  moments_.reset(capacity_ * ring_ * fields_);
   merged_.resize(fields_);
   values_.resize(plan_.schema.columns.size());
   sketches_.init(plan_, capacity_ * ring_);

@@ -55,7 +55,7 @@ class CountWindow final : public runtime::Operator {
   std::vector<KeyState> state_;
   std::vector<Pane> panes_;
   std::vector<std::uint64_t> pane_records_;
-  std::vector<Moments> moments_;  ///< [key][pane][field]
+  runtime::ZeroedArray<Moments> moments_;  ///< [key][pane][field]; resident only for keys seen
   std::vector<Moments> merged_;
   SketchSet sketches_;  ///< [key][pane][sketched field]
   std::vector<double> values_;

@@ -18,7 +18,7 @@ SessionWindow::SessionWindow(const runtime::PipelineSetup& setup, AggregatePlan 
   capacity_ = slots_.capacity;
   state_.resize(capacity_);
   sessions_.resize(capacity_ * p_.max_open);
-  moments_.resize(capacity_ * p_.max_open * fields_);
+  moments_.reset(capacity_ * p_.max_open * fields_);
   values_.resize(plan_.schema.columns.size());
   late_moments_.resize(fields_);
   late_slot_ = capacity_ * p_.max_open;

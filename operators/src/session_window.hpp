@@ -70,7 +70,7 @@ class SessionWindow final : public runtime::Operator {
   std::size_t capacity_ = 0;
   std::vector<KeyState> state_;
   std::vector<Session> sessions_;
-  std::vector<Moments> moments_;
+  runtime::ZeroedArray<Moments> moments_;  ///< resident only for keys seen
   std::vector<double> values_;
   std::vector<Moments> late_moments_;
   SketchSet sketches_;  ///< [key][session][sketched field], then the late record's

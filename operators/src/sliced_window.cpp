@@ -33,8 +33,8 @@ SlicedWindow::SlicedWindow(const runtime::PipelineSetup& setup, AggregatePlan pl
   state_.resize(capacity_);
   stop_end_.resize(capacity_);
   slice_no_.assign(capacity_ * ring_, kNoSlice);
-  records_.assign(capacity_ * ring_, 0);
-  moments_.resize(capacity_ * ring_ * fields_);
+  records_.reset(capacity_ * ring_);
+  moments_.reset(capacity_ * ring_ * fields_);
   merged_.resize(fields_);
   late_moments_.resize(fields_);
   late_slot_ = capacity_ * ring_;

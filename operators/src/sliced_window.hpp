@@ -80,8 +80,8 @@ class SlicedWindow final : public runtime::Operator {
 
   std::vector<KeyState> state_;
   std::vector<std::int64_t> slice_no_;   ///< [key][ring] slice number held by a slot
-  std::vector<std::uint64_t> records_;   ///< [key][ring] records in a slot
-  std::vector<Moments> moments_;         ///< [key][ring][field]
+  runtime::ZeroedArray<std::uint64_t> records_;  ///< [key][ring] records in a slot
+  runtime::ZeroedArray<Moments> moments_;  ///< [key][ring][field]; resident only for keys seen
   std::vector<Moments> merged_;
   std::vector<Moments> late_moments_;
   SketchSet sketches_;         ///< [key][ring][sketched field], then the late record's

@@ -12,6 +12,7 @@
 #include "vigil/operators/quantile_sketch.hpp"
 #include "vigil/runtime/plugin.hpp"
 #include "vigil/runtime/summary_buffer.hpp"
+#include "vigil/runtime/zeroed_array.hpp"
 
 namespace vigil::operators {
 
@@ -91,7 +92,7 @@ class SketchSet {
   const AggregatePlan* plan_ = nullptr;
   std::size_t fields_ = 0;
   std::size_t stride_ = 0;  ///< doubles per sketch
-  std::vector<double> memory_;
+  runtime::ZeroedArray<double> memory_;  ///< resident only for keys seen
   std::vector<double> window_;  ///< one assembled sketch per field
   std::unique_ptr<KllScratch> scratch_;
   std::size_t included_ = 0;

@@ -1,10 +1,12 @@
 // The `vigil` command: wires the runtime, sources, operators and outputs together.
+#include <malloc.h>
 #include <signal.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -53,20 +55,40 @@ commands:
   outbox DB stats [--json] | tail [N] | export [--json]
       Inspect an outbox database read-only: counts and age, the last N rows (default 10) or
       every row, as JSON lines. Exit 1 if DB is missing or not an outbox.
-  tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D]
+  tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D] [BROKER OPTIONS]
       Subscribe to what gateways publish upstream (default topic vigil/#), decode each summary,
       drop duplicates by (gateway, epoch, seq) and report gaps at the end. Exit 1 on gaps.
-  simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers]
+  simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers] [BROKER OPTIONS]
       Publish simulated machines (a simulator block plus publish:) to an MQTT broker, paced
       to wall time, until the scenario's count, the duration or Ctrl-C.
-  describe [core|sources|windows|outputs|simulate]
+  describe [core|sources|windows|models|outputs|simulate]
       Print the configuration reference (Markdown) from the key tables that validate
       configs; docs/reference.md is this output.
   help, --help       This text.
   --version          Print the version.
 
+broker options (tail-upstream, simulate; URI is tcp://host:port or ssl://host:port):
+  --username U --password-env VAR   log in as U with the password in environment variable VAR
+  --ca-file FILE                    ssl://: PEM CAs of the broker's certificate (default: system store)
+  --cert-file FILE --key-file FILE  ssl://: client certificate and its key (mutual TLS)
+  --no-verify                       ssl://: skip the check of the broker's certificate and host name
+
 exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 )";
+
+// glibc malloc tuned for a small resident footprint (each setting only if the environment does
+// not set it, so MALLOC_ARENA_MAX=8 still works for an experiment):
+// - a fixed mmap threshold: blocks of 64 KiB and more (tables and rings sized from the config)
+//   come from mmap as untouched zero pages that calloc need not clear, so they cost resident
+//   memory only where written. glibc's default raises the threshold after the first such block
+//   is freed, after which large tables would come from the heap and be cleared in full.
+// - at most two arenas instead of up to eight per core: each thread that allocates (the MQTT
+//   client's, per message) otherwise keeps freed memory in an arena of its own. The pipeline
+//   allocates nothing per record, so two arenas leave little to contend on.
+void limit_malloc_footprint() {
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 2);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+}
 
 runtime::Registry make_registry() {
   runtime::Registry registry;
@@ -257,9 +279,9 @@ void describe_plugins(std::string& out, const char* title, const char* kind, con
 
 int command_describe(const Args& a, const runtime::Registry& registry) {
   const std::string& what = a.config;
-  if (!what.empty() && what != "core" && what != "sources" && what != "windows" && what != "outputs" &&
-      what != "simulate")
-    return usage_error("describe takes core, sources, windows, outputs or simulate");
+  if (!what.empty() && what != "core" && what != "sources" && what != "windows" && what != "models" &&
+      what != "outputs" && what != "simulate")
+    return usage_error("describe takes core, sources, windows, models, outputs or simulate");
   std::string out;
   if (what.empty()) {
     out += "# Configuration reference\n\n"
@@ -270,6 +292,7 @@ int command_describe(const Args& a, const runtime::Registry& registry) {
   if (what.empty() || what == "core") out += "## Core keys\n\n" + runtime::describe_core_keys();
   if (what.empty() || what == "sources") describe_plugins(out, "Sources", "source", registry.sources());
   if (what.empty() || what == "windows") describe_plugins(out, "Windows", "window", registry.windows());
+  if (what.empty() || what == "models") describe_plugins(out, "Models", "model", registry.models());
   if (what.empty() || what == "outputs") describe_plugins(out, "Outputs", "output", registry.outputs());
   if (what.empty() || what == "simulate")
     out += "## Scenarios (`vigil simulate`)\n\nA scenario file has the keys of a `simulator` source (above) and "
@@ -282,6 +305,7 @@ int command_describe(const Args& a, const runtime::Registry& registry) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  limit_malloc_footprint();
   Args a = parse_args(argc, argv);
   if (a.command == "--version" || a.command == "version") {
     std::printf("vigil %s\n", VIGIL_VERSION);

@@ -1,11 +1,13 @@
 #include "vigil/runtime/engine.hpp"
 #include "vigil/runtime/forward_policy.hpp"
+#include "vigil/runtime/model_chain.hpp"
 #include "vigil/runtime/summary_buffer.hpp"
 #include "vigil/runtime/sharded_operator.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 #include <filesystem>
 #include <unistd.h>
@@ -101,6 +103,7 @@ constexpr ConfigKey kPipelineKeys[] = {
     {"aggregates", KeyType::any, Required::yes, {}, "List of aggregates: count, mean(temp), max(vib) as vib_peak, ..."},
     {"watermark", KeyType::choice, Required::no, "per_key", "Watermark scope: per_key (each key its own clock) or per_source.", kNoMin, kNoMax, kWatermarkScopes},
     {"workers", KeyType::integer, Required::no, "1", "Threads this pipeline's windows run on; keys are shared out by key-table slot (slot mod workers) and the output is identical to one worker. Needs watermark: per_key.", 1, 64},
+    {"model", KeyType::any, Required::no, {}, "A model map, or a list of them run in order (a chain), scoring each window's feature vector per key; outputs (anomaly, t2, q, score...) are appended to the summary's columns. See docs/models.md."},
     {"forward", KeyType::object, Required::no, {}, "Which summaries go upstream (default: all); the others stay local. See docs/outputs.md.", kNoMin, kNoMax, {}, kForwardKeys},
 };
 
@@ -196,20 +199,137 @@ bool read_forward(const ConfigNode& pipeline, const SummarySchema& schema, const
   return diag.lines().size() == before;
 }
 
-// Hands every summary to every output, after the pipeline's forward policy marked it.
+std::int64_t floor_ms(Nanos t) noexcept {
+  const std::int64_t q = t / kNanosPerMilli;
+  return t % kNanosPerMilli < 0 ? q - 1 : q;
+}
+
+// What a restart from a checkpoint changes about one pipeline's summaries.
+struct Restart {
+  // Per key slot: summaries of that key ending at or before `until_ms` were emitted before the
+  // restart (the outbox's window marks); empty when no mark applies.
+  struct Sent {
+    std::uint32_t generation = 0;
+    std::int64_t until_ms = INT64_MIN;
+  };
+  std::vector<Sent> sent;
+  // The run before ended without a shutdown checkpoint: records after its last checkpoint
+  // were lost, so a window that began before its key's first record since the restart is
+  // partial.
+  bool mark_lost = false;
+};
+
+// Hands every summary to every output, after the pipeline's models added their outputs and its
+// forward policy marked it. After a restart it holds back summaries already emitted before it
+// (the models and the policy still see them, to stay in step) and marks windows that may miss
+// records the crash lost.
 class FanOut final : public SummarySink {
  public:
   void emit(const Summary& s) noexcept override {
     Summary marked = s;
     const std::size_t p = s.schema ? s.schema->pipeline_index : 0;
-    if (p < policies.size() && policies[p]) policies[p]->decide(marked);
+    if (p < chains.size() && chains[p]) chains[p]->apply(marked);
+    ForwardPolicy* policy = p < policies.size() ? policies[p].get() : nullptr;
+    if (p < restarts.size()) {
+      const Restart& r = restarts[p];
+      const std::uint32_t slot = s.key.index;
+      if (slot < r.sent.size() && !(s.flags & kLate) && r.sent[slot].generation == s.key.generation &&
+          floor_ms(s.end) <= r.sent[slot].until_ms) {
+        if (policy) policy->decide(marked);  // keeps the policy's state in step with what was sent
+        suppressed.add();
+        return;
+      }
+      if (r.mark_lost && slot < first_record.size() && s.start < first_record[slot] && !(s.flags & kPartial)) {
+        marked.flags |= kPartial;
+        restored_partial.add();
+      }
+    }
+    if (policy) policy->decide(marked);
     for (auto* o : outputs) o->emit(marked);
     emitted.add();
   }
   std::vector<Output*> outputs;
   std::vector<std::unique_ptr<ForwardPolicy>> policies;  // by pipeline index; set at load
+  std::vector<std::unique_ptr<ModelChain>> chains;       // by pipeline index; null: no `model:`
+  std::vector<Restart> restarts;       // by pipeline index; empty unless restored
+  std::vector<Nanos> first_record;     // per key slot: event time of its first record since start
   Counter emitted;
+  Counter suppressed;        // emitted before the restart: not emitted again
+  Counter restored_partial;  // marked partial because the crash before the restart lost records
 };
+
+// Canonical text of a config subtree (map members sorted, lengths before strings), for hashing.
+void canonical(const ConfigNode& n, std::string& out) {
+  switch (n.kind) {
+    case ConfigNode::Kind::null:
+      out += '~';
+      break;
+    case ConfigNode::Kind::scalar:
+      out += 's' + std::to_string(n.scalar.size()) + ':' + n.scalar;
+      break;
+    case ConfigNode::Kind::sequence:
+      out += '[';
+      for (const auto& item : n.items) canonical(item, out);
+      out += ']';
+      break;
+    case ConfigNode::Kind::map: {
+      std::vector<const ConfigNode::Member*> sorted;
+      for (const auto& m : n.members) sorted.push_back(&m);
+      std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+      out += '{';
+      for (const auto* m : sorted) {
+        out += 'k' + std::to_string(m->first.size()) + ':' + m->first;
+        canonical(m->second, out);
+      }
+      out += '}';
+      break;
+    }
+  }
+}
+
+// 64-bit FNV-1a as 16 hex digits.
+std::string fnv1a_hex(std::string_view text) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// A pipeline's state in a checkpoint: the window operator's snapshot, the forward policy's, then
+// the model chain's (an empty section without `model:`; checkpoints written before models had
+// two sections and restore into a pipeline without one).
+constexpr std::uint32_t kPipelineStateMagic = 0x56435031;  // "VCP1"
+
+void put_section(std::vector<std::byte>& out, const std::vector<std::byte>& part) {
+  const std::uint64_t size = part.size();
+  const auto* p = reinterpret_cast<const std::byte*>(&size);
+  out.insert(out.end(), p, p + sizeof size);
+  out.insert(out.end(), part.begin(), part.end());
+}
+
+bool get_section(std::span<const std::byte>& in, std::span<const std::byte>& part) {
+  std::uint64_t size = 0;
+  if (in.size() < sizeof size) return false;
+  std::memcpy(&size, in.data(), sizeof size);
+  in = in.subspan(sizeof size);
+  if (size > in.size()) return false;
+  part = in.first(static_cast<std::size_t>(size));
+  in = in.subspan(static_cast<std::size_t>(size));
+  return true;
+}
+
+std::string wall_text(Nanos t) {
+  const std::time_t secs = static_cast<std::time_t>(t / kNanosPerSecond);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 }  // namespace
 
@@ -230,6 +350,7 @@ struct Engine::Impl {
   const Clock* mono = &default_mono;
 
   std::vector<SourceSetup> source_setups;
+  std::vector<const ConfigNode*> source_nodes;  // each source's block in `root`
   std::vector<OverflowPolicy> source_overflow;
   std::vector<std::size_t> source_depth;
   std::vector<std::unique_ptr<Source>> sources;
@@ -256,6 +377,17 @@ struct Engine::Impl {
 
   std::vector<std::unique_ptr<Operator>> pipelines;
   std::vector<std::vector<SourceIndex>> pipeline_sources;
+  // What built each pipeline, to build it afresh when a checkpoint cannot be restored into it.
+  struct PipelineRecipe {
+    PipelineSetup setup;
+    const WindowPlugin* plugin = nullptr;
+    ForwardSettings forward;
+    std::string config_hash;  // of the config parts that give its state a meaning
+  };
+  std::vector<PipelineRecipe> recipes;
+  Output* checkpointer = nullptr;  // the output that keeps checkpoints (run mode only)
+  Nanos checkpoint_interval = 0;
+  bool track_first_records = false;  // fanout.first_record is being filled
   std::vector<std::vector<std::size_t>> subscribers;  // per source: pipeline indices
 
   std::vector<std::unique_ptr<Output>> outputs;
@@ -276,9 +408,16 @@ struct Engine::Impl {
   void dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended);
   void flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode);
   void evict_idle_keys();
+  std::unique_ptr<Operator> make_operator(PipelineSetup setup, const WindowPlugin& plugin, Diagnostics& diag) const;
+  Checkpoint take_checkpoint(CheckpointKind kind) const;
+  void restore(SavedState saved);
   const ForwardPolicy* policy_of(const Operator& op) const noexcept {
     const std::size_t p = op.schema().pipeline_index;
     return p < fanout.policies.size() ? fanout.policies[p].get() : nullptr;
+  }
+  const ModelChain* chain_of(const Operator& op) const noexcept {
+    const std::size_t p = op.schema().pipeline_index;
+    return p < fanout.chains.size() ? fanout.chains[p].get() : nullptr;
   }
   ForwardTotals forward_totals() const noexcept;
 };
@@ -306,6 +445,8 @@ std::string describe_core_keys() {
          "the including map's own keys win.\n\n";
   out += "### Every source\n\n" + describe_keys(kSourceCommonKeys) + "\n";
   out += "### Every pipeline\n\n" + describe_keys(kPipelineKeys) + "\n";
+  out += "### Every model (`model:` of a pipeline)\n\n" + describe_keys(model_common_keys()) +
+         "Plus the keys of its type (see Models below).\n\n";
   return out;
 }
 
@@ -428,6 +569,7 @@ void Engine::Impl::build_sources(const ConfigNode& list, Diagnostics& diag) {
       }
     }
     transforms.push_back(std::move(table));
+    source_nodes.push_back(&node);
     source_setups.push_back(std::move(setup));
     source_setups.back().block = Block(&node, plugin ? plugin->keys : std::span<const ConfigKey>{});
     source_overflow.push_back(policy);
@@ -510,27 +652,35 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
     setup.window = Block(window, plugin->keys);
     setup.aggregates = node.find("aggregates");
     setup.shards = workers;
-    auto op = plugin->make(setup);
+    auto op = make_operator(setup, *plugin, diag);
     if (!op) {
       if (diag.lines().size() == before) diag.error(node.mark, path, "could not be set up");
       continue;
     }
     if (diag.lines().size() != before) continue;
+    std::unique_ptr<ModelChain> chain;
+    if (const ConfigNode* model = node.find("model")) {
+      chain = ModelChain::build(*model, op->schema(), *registry, limits, op->state_bytes(), path, diag);
+      if (!chain) continue;
+    }
     ForwardSettings forward;
-    if (!read_forward(node, op->schema(), path, diag, forward)) continue;
+    if (!read_forward(node, chain ? chain->schema() : op->schema(), path, diag, forward)) continue;
+    if (fanout.chains.size() <= i) fanout.chains.resize(i + 1);
+    fanout.chains[i] = std::move(chain);
     if (fanout.policies.size() <= i) fanout.policies.resize(i + 1);
     fanout.policies[i] = std::make_unique<ForwardPolicy>(forward, limits.max_keys);
-    if (workers > 1) {
-      // One operator per worker, each over its share of the key slots; the first one's
-      // problems (if any) were reported above, the others are built from the same config.
-      std::vector<std::unique_ptr<Operator>> shards;
-      shards.push_back(std::move(op));
-      for (std::uint32_t w = 1; w < workers; ++w) {
-        setup.shard = w;
-        shards.push_back(plugin->make(setup));
-      }
-      op = std::make_unique<ShardedOperator>(std::move(shards));
-    }
+    // A checkpoint of this pipeline is restored only into the same pipeline reading the same
+    // kind of records: its own block and, of each source it reads, what makes a record.
+    std::string text;
+    canonical(node, text);
+    for (SourceIndex s : setup.sources)
+      for (std::string_view part : {"key", "time", "fields", "transform"})
+        if (const ConfigNode* n = source_nodes[s]->find(part)) {
+          text += part;
+          canonical(*n, text);
+        }
+    setup.diag = nullptr;
+    recipes.push_back(PipelineRecipe{setup, plugin, forward, fnv1a_hex(text)});
     for (SourceIndex s : setup.sources) subscribers[s].push_back(pipelines.size());
     pipeline_sources.push_back(setup.sources);
     pipelines.push_back(std::move(op));
@@ -632,6 +782,123 @@ const Board& Engine::board() const noexcept { return impl_->board; }
 
 Engine::ForwardTotals Engine::forward_totals() const noexcept { return impl_->forward_totals(); }
 
+std::unique_ptr<Operator> Engine::Impl::make_operator(PipelineSetup setup, const WindowPlugin& plugin,
+                                                      Diagnostics& diag) const {
+  setup.diag = &diag;
+  setup.shard = 0;
+  auto op = plugin.make(setup);
+  if (!op || setup.shards <= 1) return op;
+  // One operator per worker, each over its share of the key slots; the first one's problems
+  // (if any) are reported, the others are built from the same config.
+  std::vector<std::unique_ptr<Operator>> shards;
+  shards.push_back(std::move(op));
+  for (std::uint32_t w = 1; w < setup.shards; ++w) {
+    setup.shard = w;
+    shards.push_back(plugin.make(setup));
+    if (!shards.back()) return nullptr;
+  }
+  return std::make_unique<ShardedOperator>(std::move(shards));
+}
+
+Checkpoint Engine::Impl::take_checkpoint(CheckpointKind kind) const {
+  Checkpoint cp;
+  cp.kind = kind;
+  cp.saved_ns = wall->now();
+  std::vector<std::byte> part;
+  for (std::size_t p = 0; p < pipelines.size(); ++p) {
+    PipelineState state;
+    state.pipeline = pipelines[p]->schema().pipeline;
+    state.config_hash = recipes[p].config_hash;
+    const auto* magic = reinterpret_cast<const std::byte*>(&kPipelineStateMagic);
+    state.state.insert(state.state.end(), magic, magic + sizeof kPipelineStateMagic);
+    part.clear();
+    pipelines[p]->snapshot(part);
+    put_section(state.state, part);
+    part.clear();
+    if (const ForwardPolicy* f = policy_of(*pipelines[p])) f->snapshot(*keys, part);
+    put_section(state.state, part);
+    part.clear();
+    if (const ModelChain* c = chain_of(*pipelines[p])) c->snapshot(*keys, part);
+    put_section(state.state, part);
+    cp.pipelines.push_back(std::move(state));
+  }
+  return cp;
+}
+
+void Engine::Impl::restore(SavedState saved) {
+  const bool crashed = saved.has_checkpoint && saved.checkpoint.kind == CheckpointKind::periodic;
+  if (saved.has_checkpoint)
+    std::fprintf(stderr, "vigil: restoring the %s checkpoint of %s%s\n", to_string(saved.checkpoint.kind),
+                 wall_text(saved.checkpoint.saved_ns).c_str(),
+                 crashed ? " (the previous run ended without saving: windows that may miss records it lost are "
+                           "marked partial)"
+                         : "");
+  fanout.restarts.assign(pipelines.size(), Restart{});
+  for (std::size_t p = 0; p < pipelines.size(); ++p) {
+    const std::string& name = pipelines[p]->schema().pipeline;
+    const PipelineState* found = nullptr;
+    for (const auto& st : saved.checkpoint.pipelines)
+      if (st.pipeline == name) found = &st;
+    fanout.restarts[p].mark_lost = crashed;
+    if (found == nullptr) continue;
+    const std::string& where = recipes[p].setup.path;
+    if (found->config_hash != recipes[p].config_hash) {
+      std::fprintf(stderr, "vigil: %s (%s): the configuration changed since the checkpoint; its window state is "
+                   "not restored\n", where.c_str(), name.c_str());
+      continue;
+    }
+    std::span<const std::byte> in(found->state);
+    std::span<const std::byte> op_part, policy_part, model_part;
+    std::uint32_t magic = 0;
+    Result<void> restored = Error{"the saved state is damaged"};
+    if (in.size() >= sizeof magic) {
+      std::memcpy(&magic, in.data(), sizeof magic);
+      in = in.subspan(sizeof magic);
+      ModelChain* chain = p < fanout.chains.size() ? fanout.chains[p].get() : nullptr;
+      if (magic == kPipelineStateMagic && get_section(in, op_part) && get_section(in, policy_part) &&
+          (in.empty() || get_section(in, model_part)) && in.empty() && (chain != nullptr) == !model_part.empty()) {
+        restored = pipelines[p]->restore(op_part);
+        if (restored && fanout.policies[p]) restored = fanout.policies[p]->restore(policy_part, *keys);
+        if (restored && chain) restored = chain->restore(model_part, *keys);
+      }
+    }
+    if (restored) {
+      std::fprintf(stderr, "vigil: %s (%s): restored %zu bytes of window state\n", where.c_str(), name.c_str(),
+                   found->state.size());
+      continue;
+    }
+    // Half-restored state is worse than none: build the pipeline afresh.
+    std::fprintf(stderr, "vigil: %s (%s): cannot restore the checkpoint (%s); starting with empty windows\n",
+                 where.c_str(), name.c_str(), restored.error().message.c_str());
+    Diagnostics diag;
+    if (auto fresh = make_operator(recipes[p].setup, *recipes[p].plugin, diag)) pipelines[p] = std::move(fresh);
+    fanout.policies[p] = std::make_unique<ForwardPolicy>(recipes[p].forward, limits.max_keys);
+    if (p < fanout.chains.size() && fanout.chains[p]) fanout.chains[p]->clear();
+  }
+  // Window marks of the keys now known (restored): what was already emitted is not emitted again.
+  for (const WindowMark& mark : saved.marks) {
+    for (std::size_t p = 0; p < pipelines.size(); ++p) {
+      if (pipelines[p]->schema().pipeline != mark.pipeline) continue;
+      const auto id = keys->find(mark.key);
+      if (!id) continue;
+      auto& sent = fanout.restarts[p].sent;
+      if (sent.empty()) sent.resize(limits.max_keys);
+      sent[id->index] = Restart::Sent{id->generation, mark.last_end_ms};
+    }
+  }
+  if (crashed) {
+    fanout.first_record.assign(limits.max_keys, kMaxTime);
+    track_first_records = true;
+  }
+  // Restored keys start their key_ttl clock now.
+  for (std::uint32_t i = 0; i < limits.max_keys; ++i) {
+    const KeyId id{i, keys->generation(i)};
+    if (!keys->live(id)) continue;
+    key_last_seen[i] = now;
+    key_generation[i] = id.generation;
+  }
+}
+
 void Engine::Impl::flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode) {
   for (std::size_t p : which) pipelines[p]->flush(mode, *stage);
   stage->release();
@@ -689,8 +956,11 @@ void Engine::Impl::dispatch(SourceIndex s, std::span<const Event> events, std::v
       flush_pipelines(done, FlushMode::end_of_input);
       continue;
     }
-    if (!ttl || e.kind != EventKind::sample || !(e.flags & kRecordBegin) || e.key.index >= key_last_seen.size())
+    if ((!ttl && !track_first_records) || e.kind != EventKind::sample || !(e.flags & kRecordBegin) ||
+        e.key.index >= key_last_seen.size())
       continue;
+    if (track_first_records && fanout.first_record[e.key.index] == kMaxTime) fanout.first_record[e.key.index] = e.time;
+    if (!ttl) continue;
     if (replay && e.time > now) now = e.time;  // replay's processing clock is event time
     key_generation[e.key.index] = e.key.generation;
     key_last_seen[e.key.index] = now;
@@ -746,6 +1016,23 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
       return Error{"outputs." + m.output_names[i] + ": " + r.error().message};
     }
   }
+  // Checkpoints (live runs only: a replay starts from its file again): restore what the last
+  // run saved before any source interns a key, then save at once, so a crash from here on is
+  // recognised as one.
+  m.checkpointer = nullptr;
+  if (m.options.mode == EngineMode::run) {
+    for (const auto& o : m.outputs) {
+      if (o->checkpoint_interval() <= 0) continue;
+      m.checkpointer = o.get();
+      m.checkpoint_interval = o->checkpoint_interval();
+      break;
+    }
+  }
+  if (m.checkpointer) {
+    m.now = m.mono->now();
+    m.restore(m.checkpointer->take_saved_state());
+    m.checkpointer->save_checkpoint(m.take_checkpoint(CheckpointKind::periodic));
+  }
   m.queues.clear();
   for (std::size_t i = 0; i < m.sources.size(); ++i)
     m.queues.push_back(std::make_unique<IngestQueue>(m.source_depth[i], m.source_overflow[i], &m.doorbell));
@@ -764,6 +1051,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
   const Nanos tick_interval = 100 * kNanosPerMilli;
   const Nanos start = m.mono->now();
   Nanos last_tick = start;
+  Nanos last_checkpoint = start;
   auto last_wake = std::chrono::steady_clock::now();
   std::vector<Event> buffer(m.limits.batch_size);
   std::vector<bool> ended(m.sources.size(), false);
@@ -796,6 +1084,10 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
         m.stage->release();
         last_tick = now;
       }
+      if (m.checkpointer && now - last_checkpoint >= m.checkpoint_interval) {
+        m.checkpointer->save_checkpoint(m.take_checkpoint(CheckpointKind::periodic));
+        last_checkpoint = now;
+      }
     }
     if (live) m.evict_idle_keys();
     if (!any) {
@@ -820,7 +1112,12 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
     for (SourceIndex s : m.pipeline_sources[p]) all = all && ended[s];
     if (!all) open.push_back(p);
   }
-  m.flush_pipelines(open, FlushMode::shutdown);
+  if (m.checkpointer) {
+    // Open windows are saved, not flushed: the next start goes on with them.
+    m.checkpointer->save_checkpoint(m.take_checkpoint(CheckpointKind::shutdown));
+  } else {
+    m.flush_pipelines(open, FlushMode::shutdown);
+  }
   for (auto& o : m.outputs) o->stop();
   return failure;
 }
@@ -871,11 +1168,20 @@ std::string Engine::stats_json() const {
       out += ",\"alarms_raised\":" + std::to_string(f->counters().alarms_raised.get());
       out += ",\"alarms_cleared\":" + std::to_string(f->counters().alarms_cleared.get());
     }
+    if (const ModelChain* chain = m.chain_of(*m.pipelines[i])) {
+      out += ",\"model_scored\":" + std::to_string(chain->counters().scored.get());
+      out += ",\"model_learning\":" + std::to_string(chain->counters().learning.get());
+      out += ",\"model_skipped\":" + std::to_string(chain->counters().skipped.get());
+      out += ",\"model_unfit\":" + std::to_string(chain->counters().unfit.get());
+      out += ",\"model_state_bytes\":" + std::to_string(chain->state_bytes());
+    }
     out += '}';
   }
   const ForwardTotals t = m.forward_totals();
   out += "],\"evicted_keys\":" + std::to_string(m.evicted.get());
   out += ",\"summaries\":" + std::to_string(m.fanout.emitted.get());
+  out += ",\"not_emitted_again\":" + std::to_string(m.fanout.suppressed.get());
+  out += ",\"partial_after_crash\":" + std::to_string(m.fanout.restored_partial.get());
   out += ",\"forwarded\":" + std::to_string(t.forwarded);
   out += ",\"held\":" + std::to_string(t.held);
   out += ",\"bytes_in\":" + std::to_string(t.bytes_in);
@@ -901,8 +1207,18 @@ std::string Engine::stats_text() const {
            std::to_string(c.windows.get()) + " windows emitted (" + std::to_string(c.partial.get()) +
            " partial), " + std::to_string(c.late.get()) + " late, " + std::to_string(c.key_overflow.get()) +
            " over key capacity\n";
+    if (const ModelChain* ch = m.chain_of(*p))
+      out += "models " + p->schema().pipeline + ": " + std::to_string(ch->counters().scored.get()) + " scored, " +
+             std::to_string(ch->counters().learning.get()) + " learning, " +
+             std::to_string(ch->counters().skipped.get()) + " skipped (late or a NaN feature), " +
+             std::to_string(ch->counters().unfit.get()) + " unfit; " + std::to_string(ch->state_bytes()) +
+             " bytes of model state\n";
   }
   for (const auto& o : m.outputs) out += o->stats() + "\n";
+  if (m.fanout.suppressed.get() > 0 || m.fanout.restored_partial.get() > 0)
+    out += "restart: " + std::to_string(m.fanout.suppressed.get()) +
+           " summaries already emitted before the restart not emitted again, " +
+           std::to_string(m.fanout.restored_partial.get()) + " marked partial (records lost in a crash)\n";
   const ForwardTotals t = m.forward_totals();
   out += "forward: " + std::to_string(t.forwarded) + " summaries selected for upstream, " + std::to_string(t.held) +
          " kept local only; " + std::to_string(t.bytes_in) + " bytes in (raw source payloads), " +

@@ -1,6 +1,7 @@
 #include "vigil/runtime/forward_policy.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace vigil::runtime {
@@ -92,6 +93,84 @@ void ForwardPolicy::decide(Summary& s) noexcept {
     if (k.since < std::numeric_limits<std::uint32_t>::max()) ++k.since;
     counters_.held.add();
   }
+}
+
+namespace {
+
+constexpr std::uint32_t kPolicyMagic = 0x56465031;  // "VFP1"
+
+template <class T>
+void put(std::vector<std::byte>& out, const T& v) {
+  const auto* p = reinterpret_cast<const std::byte*>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+template <class T>
+bool get(std::span<const std::byte>& in, T& v) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(&v, in.data(), sizeof(T));
+  in = in.subspan(sizeof(T));
+  return true;
+}
+
+}  // namespace
+
+void ForwardPolicy::snapshot(const KeyTable& keys, std::vector<std::byte>& out) const {
+  put(out, kPolicyMagic);
+  put(out, static_cast<std::uint8_t>(settings_.mode));
+  std::uint64_t live = 0;
+  const auto current = [&](std::size_t i) {
+    const KeyState& k = keys_[i];
+    const KeyId id{static_cast<std::uint32_t>(i), k.generation};
+    return (k.seen || k.since > 0) && keys.live(id);
+  };
+  for (std::size_t i = 0; i < keys_.size(); ++i) live += current(i) ? 1 : 0;
+  put(out, live);
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    if (!current(i)) continue;
+    const KeyState& k = keys_[i];
+    const std::string_view name = keys.name(KeyId{static_cast<std::uint32_t>(i), k.generation});
+    put(out, static_cast<std::uint16_t>(name.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(name.data());
+    out.insert(out.end(), p, p + name.size());
+    put(out, static_cast<std::uint8_t>(k.seen));
+    put(out, static_cast<std::uint8_t>(k.alarm));
+    put(out, k.since);
+    put(out, k.last_end);
+    put(out, k.last_value);
+  }
+}
+
+Result<void> ForwardPolicy::restore(std::span<const std::byte> in, KeyTable& keys) {
+  const Error bad{"forward policy state does not match this pipeline's forward: block"};
+  std::uint32_t magic = 0;
+  std::uint8_t mode = 0;
+  std::uint64_t live = 0;
+  if (!get(in, magic) || magic != kPolicyMagic || !get(in, mode) || mode != static_cast<std::uint8_t>(settings_.mode) ||
+      !get(in, live))
+    return bad;
+  std::vector<std::pair<KeyId, KeyState>> read;
+  for (std::uint64_t n = 0; n < live; ++n) {
+    std::uint16_t size = 0;
+    if (!get(in, size) || in.size() < size) return bad;
+    const std::string_view name(reinterpret_cast<const char*>(in.data()), size);
+    in = in.subspan(size);
+    KeyState k;
+    std::uint8_t seen = 0, alarm = 0;
+    if (!get(in, seen) || !get(in, alarm) || alarm > 2 || !get(in, k.since) || !get(in, k.last_end) ||
+        !get(in, k.last_value))
+      return bad;
+    k.seen = seen != 0;
+    k.alarm = static_cast<Alarm>(alarm);
+    auto id = keys.intern(name);
+    if (!id) return Error{"forward policy state holds more keys than limits.max_keys"};
+    if (id->index >= keys_.size()) return bad;
+    k.generation = id->generation;
+    read.emplace_back(*id, k);
+  }
+  if (!in.empty()) return bad;
+  for (const auto& [id, k] : read) keys_[id.index] = k;
+  return ok();
 }
 
 }  // namespace vigil::runtime

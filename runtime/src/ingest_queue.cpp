@@ -133,6 +133,10 @@ std::size_t IngestQueue::pop(std::span<Event> out) noexcept {
     std::copy_n(ring_.get(), n - first, out.data() + first);
     head_ = (head_ + n) % capacity_;
     count_ -= n;
+    // An empty ring starts again at slot 0, so only the first high_water() slots are ever
+    // written and the rest of the calloc'd ring stays non-resident; without this the ring
+    // would creep through all its pages (2 MiB by default) even at a trickle of records.
+    if (count_ == 0) head_ = 0;
   }
   if (n > 0 && policy_ == OverflowPolicy::block) room_.notify_one();
   return n;

@@ -34,6 +34,8 @@ const OutputPlugin* Registry::output(std::string_view name) const noexcept { ret
 std::string Registry::source_names() const { return names_of(sources_); }
 std::string Registry::window_names() const { return names_of(windows_); }
 std::string Registry::output_names() const { return names_of(outputs_); }
+const ModelPlugin* Registry::model(std::string_view name) const noexcept { return find_named(models_, name); }
+std::string Registry::model_names() const { return names_of(models_); }
 
 Result<TimeUnit> parse_time_unit(std::string_view text) {
   if (text == "s") return TimeUnit::s;
@@ -68,6 +70,10 @@ bool parse_number(std::string_view text, double& out) noexcept {
   if (text.empty()) return false;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
   return ec == std::errc() && ptr == text.data() + text.size() && std::isfinite(out);
+}
+
+const char* to_string(CheckpointKind kind) noexcept {
+  return kind == CheckpointKind::shutdown ? "shutdown" : "periodic";
 }
 
 std::string_view to_string(TimeUnit unit) noexcept {

@@ -5,11 +5,11 @@
 namespace vigil::runtime {
 
 SummaryBuffer::SummaryBuffer(std::size_t capacity, std::size_t max_columns, SummarySink* next)
-    : entries_(std::max<std::size_t>(capacity, 1)),
-      values_(std::max<std::size_t>(capacity, 1) * std::max<std::size_t>(max_columns, 1)),
-      order_(std::max<std::size_t>(capacity, 1)),
-      max_columns_(std::max<std::size_t>(max_columns, 1)),
-      next_(next) {}
+    : max_columns_(std::max<std::size_t>(max_columns, 1)), next_(next) {
+  entries_.reset(std::max<std::size_t>(capacity, 1));
+  values_.reset(entries_.size() * max_columns_);
+  order_.reset(entries_.size());
+}
 
 void SummaryBuffer::emit(const Summary& s) noexcept {
   if (size_ == entries_.size()) release();

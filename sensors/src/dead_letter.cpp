@@ -164,4 +164,9 @@ bool DeadLetterFile::write(runtime::Nanos time, std::string_view source, std::st
   return n == line_.size() && std::fflush(file_) == 0;
 }
 
+std::string config_relative_path(const std::string& dir, const std::string& path) {
+  if (path.empty() || path.front() == '/' || dir.empty()) return path;
+  return dir + "/" + path;
+}
+
 }  // namespace vigil::sensors

@@ -55,4 +55,8 @@ class DeadLetterFile {
   std::string line_;  // capacity reserved for the longest possible letter
 };
 
+/// `path` as written in a config whose file is in `dir`: a relative path starts at `dir`; an
+/// absolute or empty one is returned as it is.
+std::string config_relative_path(const std::string& dir, const std::string& path);
+
 }  // namespace vigil::sensors

@@ -604,11 +604,6 @@ bool parse_topic_key(std::string_view text, KeySource& out, std::string& error) 
   return true;
 }
 
-std::string resolve_path(const std::string& dir, const std::string& path) {
-  if (path.empty() || path.front() == '/' || dir.empty()) return path;
-  return dir + "/" + path;
-}
-
 // Expects setup.block validated against kMqttKeys and the generic source keys (the engine does
 // that first); reports what the table cannot express into setup.diag.
 std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
@@ -661,12 +656,12 @@ std::unique_ptr<runtime::Source> make_mqtt(const runtime::SourceSetup& setup) {
   config.reconnect_max = block.duration("reconnect_max");
   if (config.reconnect_max < config.reconnect_min)
     fail("reconnect_max", "reconnect_max is shorter than reconnect_min; make it at least as long");
-  config.ca_file = resolve_path(setup.config_dir, block.string("ca_file"));
-  config.cert_file = resolve_path(setup.config_dir, block.string("cert_file"));
-  config.key_file = resolve_path(setup.config_dir, block.string("key_file"));
+  config.ca_file = config_relative_path(setup.config_dir, block.string("ca_file"));
+  config.cert_file = config_relative_path(setup.config_dir, block.string("cert_file"));
+  config.key_file = config_relative_path(setup.config_dir, block.string("key_file"));
   config.verify = block.boolean("verify");
   if (block.has("dead_letter")) {
-    config.dead_letter = resolve_path(setup.config_dir, block.string("dead_letter"));
+    config.dead_letter = config_relative_path(setup.config_dir, block.string("dead_letter"));
     if (config.dead_letter.empty()) fail("dead_letter", "the dead-letter path is empty; name a file or leave the key out");
   }
   config.dead_letter_max = block.size("dead_letter_max");

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "dead_letter.hpp"
 #include "event_batch.hpp"
 #include "line_decoder.hpp"
 #include "vigil/sensors/sensors.hpp"
@@ -62,6 +63,12 @@ constexpr ConfigKey kSerialKeys[] = {
     {"reopen_interval", KeyType::duration, Required::no, "1s",
      "How often to try to open the device again while it is missing (unplugged).",
      static_cast<double>(runtime::kNanosPerMilli), static_cast<double>(3600 * runtime::kNanosPerSecond)},
+    {"dead_letter", KeyType::string, Required::no, {},
+     "File that keeps malformed lines, one JSON line each with time, device, reason and the line; default: "
+     "none (malformed lines are only counted)."},
+    {"dead_letter_max", KeyType::size, Required::no, "16MiB",
+     "Size at which the dead-letter file is renamed to <file>.1 and a new one begun.", 4096,
+     1024.0 * 1024 * 1024},
 };
 
 struct BaudRate {
@@ -103,6 +110,9 @@ struct SerialConfig {
   bool rtscts = false;
   std::size_t max_line = 4096;
   Nanos reopen_interval = runtime::kNanosPerSecond;
+  bool decodes_in_place = false;  // csv unescapes cells in the line's buffer
+  std::string dead_letter;        // empty: none
+  std::int64_t dead_letter_max = 16 << 20;
 };
 
 /// One serial device read on its own thread; see kSerialPlugin.
@@ -120,6 +130,7 @@ class SerialSource final : public runtime::Source {
         clock_(setup.clock ? setup.clock : &wall_clock_),
         max_future_(setup.mapping.time.max_future),
         line_(config_.max_line),
+        original_(config_.dead_letter.empty() || !config_.decodes_in_place ? 0 : config_.max_line),
         batch_(std::max<std::size_t>(kBatchEvents, 2 * (field_ids_.size() + LineDecoder::kMaxDiscoveredFields))) {
     field_ids_.reserve(field_ids_.size() + LineDecoder::kMaxDiscoveredFields);
   }
@@ -131,6 +142,11 @@ class SerialSource final : public runtime::Source {
       return runtime::Error{"serial " + config_.device +
                             ": the queue policy is block, but a serial reader must never wait (the tty buffer "
                             "would overflow uncounted); use overflow: drop_newest or drop_oldest"};
+    if (!config_.dead_letter.empty() && !dead_letter_) {
+      auto opened = DeadLetterFile::open(config_.dead_letter, config_.dead_letter_max);
+      if (!opened) return runtime::Error{"serial " + config_.device + ": " + opened.error().message};
+      dead_letter_ = std::move(opened.value());
+    }
     queue_ = &queue;
     return reader_.start("serial " + config_.device, [this] { run(); });
   }
@@ -241,14 +257,15 @@ class SerialSource final : public runtime::Source {
   // The device is gone (unplugged, hung up): a line cut off is counted, and the reader retries.
   void lose(const char* why) noexcept {
     close_device();
-    if (line_len_ > 0 || line_too_long_) malformed("the device was lost in the middle of a line");
+    if (line_len_ > 0 || line_too_long_) malformed(line_view(line_len_), "the device was lost in the middle of a line");
     line_len_ = 0;
     line_too_long_ = false;
     flush();
     log("lost (%s); reopening every %s", why, interval_text());
   }
 
-  // Splits bytes into lines; a line longer than max_line is skipped up to its delimiter.
+  // Splits bytes into lines; a line longer than max_line is skipped up to its delimiter (its first
+  // max_line bytes stay in line_ for the dead-letter file).
   void feed(const char* p, std::size_t n) noexcept {
     const char* end = p + n;
     while (p < end) {
@@ -256,13 +273,10 @@ class SerialSource final : public runtime::Source {
       const char* stop = delim ? delim : end;
       const auto len = static_cast<std::size_t>(stop - p);
       if (!line_too_long_) {
-        if (line_len_ + len > line_.size()) {
-          line_too_long_ = true;
-          line_len_ = 0;
-        } else {
-          std::memcpy(line_.data() + line_len_, p, len);
-          line_len_ += len;
-        }
+        const std::size_t fits = std::min(len, line_.size() - line_len_);
+        std::memcpy(line_.data() + line_len_, p, fits);
+        line_len_ += fits;
+        if (fits < len) line_too_long_ = true;
       }
       if (!delim) break;
       end_line();
@@ -273,8 +287,8 @@ class SerialSource final : public runtime::Source {
   void end_line() noexcept {
     if (line_too_long_) {
       line_too_long_ = false;
+      malformed(line_view(line_len_), "a line is longer than max_line (%zu bytes)", line_.size());
       line_len_ = 0;
-      malformed("a line is longer than max_line (%zu bytes)", line_.size());
       return;
     }
     std::size_t len = line_len_;
@@ -283,12 +297,18 @@ class SerialSource final : public runtime::Source {
     process_line(line_.data(), line_.data() + len);
   }
 
+  std::string_view line_view(std::size_t len) const noexcept { return {line_.data(), len}; }
+
   void process_line(char* begin, char* end) noexcept {
+    const auto len = static_cast<std::size_t>(end - begin);
+    // CSV unescapes in place; a dead letter must show the line as the device sent it.
+    if (!original_.empty()) std::memcpy(original_.data(), begin, len);
     switch (decoder_.decode(begin, end, record_)) {
       case LineStatus::blank: return;
       case LineStatus::malformed: {
         const std::string_view why = decoder_.reason();
-        malformed("%.*s", static_cast<int>(why.size()), why.data());
+        malformed(original_.empty() ? std::string_view(begin, len) : std::string_view(original_.data(), len), "%.*s",
+                  static_cast<int>(why.size()), why.data());
         return;
       }
       case LineStatus::record: break;
@@ -320,15 +340,28 @@ class SerialSource final : public runtime::Source {
     batch_size_ = 0;
   }
 
-  __attribute__((format(printf, 2, 3))) void malformed(const char* format, ...) noexcept {
+  // Counts one malformed line (`line`: its bytes, without the delimiter); the first is logged, and
+  // with a dead-letter file every one is kept there. Runs on the reader thread.
+  __attribute__((format(printf, 3, 4))) void malformed(std::string_view line, const char* format, ...) noexcept {
     counters_.malformed.add();
-    if (reported_malformed_) return;
-    reported_malformed_ = true;
+    if (reported_malformed_ && !dead_letter_) return;
     char reason[256];
     va_list args;
     va_start(args, format);
     std::vsnprintf(reason, sizeof reason, format, args);
     va_end(args);
+    if (dead_letter_) {
+      const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(line.data()), line.size());
+      if (dead_letter_->write(clock_->now(), source_name_, config_.device, reason, bytes)) {
+        counters_.dead_letters.add();
+      } else if (!reported_dead_letter_error_) {
+        reported_dead_letter_error_ = true;
+        log("cannot write the dead-letter file %s (%s); malformed lines are only counted",
+            dead_letter_->path().c_str(), std::strerror(errno));
+      }
+    }
+    if (reported_malformed_) return;
+    reported_malformed_ = true;
     std::fprintf(stderr, "vigil: serial %s: malformed line: %s; further malformed lines are counted\n",
                  config_.device.c_str(), reason);
   }
@@ -363,7 +396,8 @@ class SerialSource final : public runtime::Source {
   runtime::WallClock wall_clock_;
   const runtime::Clock* clock_;
   Nanos max_future_;
-  std::vector<char> line_;  // max_line bytes
+  std::vector<char> line_;      // max_line bytes
+  std::vector<char> original_;  // csv with dead letters: the line before decoding; else empty
   std::size_t line_len_ = 0;
   bool line_too_long_ = false;
   std::array<char, kReadBytes> read_buf_{};
@@ -374,6 +408,8 @@ class SerialSource final : public runtime::Source {
   runtime::SourceCounters counters_;
   int fd_ = -1;
   bool reported_malformed_ = false;
+  std::unique_ptr<DeadLetterFile> dead_letter_;
+  bool reported_dead_letter_error_ = false;
   char interval_text_[32] = {};
   SourceThread reader_;  ///< declared last: it stops before the members its thread uses go
 };
@@ -440,6 +476,12 @@ std::unique_ptr<runtime::Source> make_serial(const runtime::SourceSetup& setup) 
     fail("delimiter", "\"" + delimiter + "\" is not a line delimiter; use \\n, \\r\\n, \\r or one character");
 
   const std::string format = block.string("format");
+  config.decodes_in_place = format == "csv";
+  if (block.has("dead_letter")) {
+    config.dead_letter = config_relative_path(setup.config_dir, block.string("dead_letter"));
+    if (config.dead_letter.empty()) fail("dead_letter", "the dead-letter path is empty; name a file or leave the key out");
+  }
+  config.dead_letter_max = block.size("dead_letter_max");
   if (!ok) return nullptr;
   auto decoder = make_source_decoder(
       setup, format == "csv" ? LineFormat::csv : format == "json" ? LineFormat::json : LineFormat::kv,

@@ -21,6 +21,7 @@
 #include "reading_codec.hpp"
 #include "scenario.hpp"
 #include "simulated_stream.hpp"
+#include "vigil/runtime/broker_login.hpp"
 #include "vigil/runtime/config_keys.hpp"
 #include "vigil/runtime/config_node.hpp"
 #include "vigil/sensors/sensors.hpp"
@@ -52,7 +53,8 @@ constexpr ConfigKey kPublishKeys[] = {
 constexpr std::string_view kTopLevel[] = {"publish"};
 
 constexpr const char* kUsage =
-    "usage: vigil simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers]\n";
+    "usage: vigil simulate SCENARIO --broker URI [--rate N] [--duration D] [--format json|flatbuffers]\n"
+    "                      ";
 
 /// Command-line options of `vigil simulate`.
 struct SimulateArgs {
@@ -61,10 +63,11 @@ struct SimulateArgs {
   std::string rate;
   std::string duration;
   std::string format;
+  runtime::BrokerLogin login;
 };
 
 int usage(const std::string& message) {
-  std::fprintf(stderr, "vigil: simulate: %s\n%s", message.c_str(), kUsage);
+  std::fprintf(stderr, "vigil: simulate: %s\n%s%s\n", message.c_str(), kUsage, runtime::kBrokerLoginUsage);
   return 2;
 }
 
@@ -85,6 +88,9 @@ std::optional<SimulateArgs> parse_args(const std::vector<std::string>& args, std
       return true;
     };
     auto is = [&](std::string_view flag) { return arg == flag || arg.starts_with(std::string(flag) + "="); };
+    const runtime::LoginOption login = runtime::take_broker_login_option(args, i, a.login, error);
+    if (login == runtime::LoginOption::error) return std::nullopt;
+    if (login == runtime::LoginOption::taken) continue;
     if (is("--broker")) {
       if (!value(a.broker)) return std::nullopt;
     } else if (is("--rate")) {
@@ -104,11 +110,10 @@ std::optional<SimulateArgs> parse_args(const std::vector<std::string>& args, std
     }
   }
   if (a.scenario.empty()) error = "needs a SCENARIO file";
-  else if (a.broker.empty()) error = "needs --broker URI (tcp://host:1883)";
-  else if (a.broker.starts_with("ssl://"))
-    error = "--broker: vigil simulate publishes over plain tcp:// only (no TLS options yet)";
-  else if (!a.broker.starts_with("tcp://"))
-    error = "--broker: \"" + a.broker + "\" is not a broker address; use tcp://host:1883";
+  else if (a.broker.empty()) error = "needs --broker URI (tcp://host:1883 or ssl://host:8883)";
+  else if (!a.broker.starts_with("tcp://") && !a.broker.starts_with("ssl://"))
+    error = "--broker: \"" + a.broker + "\" is not a broker address; use tcp://host:1883 or ssl://host:8883";
+  else error = runtime::check_broker_login(a.broker, a.login);
   if (!error.empty()) return std::nullopt;
   return a;
 }
@@ -168,7 +173,8 @@ class Publisher {
  public:
   static constexpr std::size_t kInFlight = 1000;
 
-  Publisher(std::string broker, int qos) : broker_(std::move(broker)), qos_(qos) {}
+  Publisher(std::string broker, runtime::BrokerLogin login, int qos)
+      : broker_(std::move(broker)), login_(std::move(login)), qos_(qos) {}
 
   bool connect(const std::string& client_id, std::string& error) {
     try {
@@ -183,10 +189,30 @@ class Publisher {
       opts.set_keep_alive_interval(30);
       opts.set_connect_timeout(10);
       opts.set_max_inflight(static_cast<int>(kInFlight) + 24);
+      if (!login_.username.empty()) opts.set_user_name(login_.username);
+      if (!login_.password_env.empty()) opts.set_password(login_.password);
+      if (broker_.starts_with("ssl://")) {
+        mqtt::ssl_options ssl;
+        if (!login_.ca_file.empty()) ssl.set_trust_store(login_.ca_file);
+        if (!login_.cert_file.empty()) ssl.set_key_store(login_.cert_file);
+        if (!login_.key_file.empty()) ssl.set_private_key(login_.key_file);
+        ssl.set_enable_server_cert_auth(login_.verify);
+        // Paho's `verify` is the post-connect check that the certificate names the host.
+        ssl.set_verify(login_.verify);
+        ssl.set_error_handler([this](const std::string& message) {
+          if (tls_error_.empty()) tls_error_ = message;
+        });
+        opts.set_ssl(std::move(ssl));
+      }
       client_->connect(opts)->wait();
       return true;
     } catch (const mqtt::exception& e) {
-      error = e.get_error_str().empty() ? e.what() : e.get_error_str();
+      const std::string_view refusal = runtime::connack_refusal(e.get_return_code());
+      error = !refusal.empty() ? std::string(refusal) : e.get_error_str().empty() ? e.what() : e.get_error_str();
+      // Paho's own message says little ("Failure"); OpenSSL's, when there is one, says why.
+      if (!tls_error_.empty()) error += "; TLS: " + tls_error_;
+      else if (refusal.empty() && broker_.starts_with("ssl://") && login_.verify)
+        error += std::string(" (") + runtime::kTlsVerifyHint + ")";
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -232,7 +258,9 @@ class Publisher {
 
  private:
   std::string broker_;
+  runtime::BrokerLogin login_;
   int qos_;
+  std::string tls_error_;  // the first OpenSSL error of the connect, set on Paho's thread before it fails
   std::unique_ptr<mqtt::async_client> client_;
   std::vector<mqtt::delivery_token_ptr> tokens_;  // ring of the last kInFlight publishes
   std::size_t next_ = 0;
@@ -415,7 +443,7 @@ int simulate_command(const std::vector<std::string>& args, const std::atomic<boo
     scenario->count = scenario->count == 0 ? within : std::min(scenario->count, within);
   }
 
-  Publisher publisher(a->broker, config.qos);
+  Publisher publisher(a->broker, a->login, config.qos);
   if (!publisher.connect(config.client_id, error)) {
     std::fprintf(stderr, "vigil: simulate: cannot connect to %s: %s\n", a->broker.c_str(), error.c_str());
     return 1;

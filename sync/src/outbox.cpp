@@ -58,6 +58,18 @@ constexpr const char* kSchema3Column =
     "ALTER TABLE outbox ADD COLUMN created_clock_ns INTEGER NOT NULL DEFAULT 0";
 constexpr const char* kSchema3Index = "CREATE INDEX IF NOT EXISTS outbox_eviction ON outbox(priority, seq)";
 
+// Schema 4: window-state checkpoints, one row per pipeline, all replaced together in the
+// transaction that stores the rows emitted before them.
+constexpr const char* kSchema4 = R"sql(
+CREATE TABLE IF NOT EXISTS checkpoints(
+  pipeline TEXT PRIMARY KEY,
+  config_hash TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  saved_ns INTEGER NOT NULL,
+  state BLOB NOT NULL
+)
+)sql";
+
 // An eviction pass frees pages down to this share of max_bytes, so the next one comes only
 // after the outbox grew by a tenth of its bound again, not at every append.
 constexpr std::int64_t kLowWaterPercent = 90;
@@ -65,6 +77,9 @@ constexpr std::int64_t kLowWaterPercent = 90;
 // estimate of how many rows free enough pages; the pages are measured again after each pass.
 constexpr std::int64_t kRowOverhead = 64;
 constexpr int kMaxEvictionRounds = 16;
+// Seqs skipped when the last writer may have lost commits to a power cut (see claim_writer):
+// far more rows than one WAL's worth of transactions between syncs can hold.
+constexpr std::int64_t kPowerLossSeqSkip = 1'000'000;
 
 // CLOCK_BOOTTIME: monotonic, unaffected by NTP steps, and it keeps counting while the board
 // is suspended.
@@ -203,6 +218,12 @@ struct Outbox::Impl {
   BootClock boot_clock;
   const runtime::Clock* clock = &boot_clock;
   std::string boot_id;
+  bool writer = false;       // this connection appends summaries (OutboxOptions::writer)
+  bool durability_full = false;
+  SeqRange skipped;          // seqs skipped at open after a suspected power loss
+  std::string writer_text(const char* state) const {
+    return (boot_id.empty() ? std::string("-") : boot_id) + (durability_full ? " full " : " normal ") + state;
+  }
   runtime::Nanos clock_base = 0;    // outbox clock when the database was opened
   runtime::Nanos clock_origin = 0;  // clock->now() when it was opened
   std::int64_t page_size = 4096;
@@ -224,12 +245,18 @@ struct Outbox::Impl {
   Statement eviction_order;
   Statement oldest_rows;
   Statement store_meta;
+  Statement clear_checkpoints;
+  Statement insert_checkpoint;
 
   Impl() = default;
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
   // close_v2 waits for the statements, which are finalized right after this body runs.
-  ~Impl() { sqlite3_close_v2(db); }
+  ~Impl() {
+    // A clean close: the next writer need not suspect lost commits (see claim_writer).
+    if (writer && db != nullptr && sqlite3_get_autocommit(db)) put_meta("writer", writer_text("closed"));
+    sqlite3_close_v2(db);
+  }
 
   // "outbox PATH: WHAT: sqlite message (SQLITE_X); hint", with the message read before any
   // later call overwrites it.
@@ -294,7 +321,8 @@ struct Outbox::Impl {
     if (!sqlite3_get_autocommit(db) && rollback.get() != nullptr) run(rollback.get());
     if (!sqlite3_get_autocommit(db)) exec("ROLLBACK");
     for (auto* stmt : {insert_row.get(), upsert_mark.get(), store_next_seq.get(), delete_row.get(),
-                       eviction_order.get(), oldest_rows.get(), store_meta.get()}) {
+                       eviction_order.get(), oldest_rows.get(), store_meta.get(), clear_checkpoints.get(),
+                       insert_checkpoint.get()}) {
       sqlite3_reset(stmt);
       sqlite3_clear_bindings(stmt);
     }
@@ -327,9 +355,12 @@ struct Outbox::Impl {
     std::uint64_t bytes = 0;
   };
   int delete_victims(Evicted& gone) noexcept;
-  int write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq, EvictionStats& pass_total) noexcept;
+  int write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq, EvictionStats& pass_total,
+                bool always = false) noexcept;
+  Result<void> claim_writer();
   int enforce_locked(std::int64_t& seq, EvictionStats& pass_total) noexcept;
   int store_clock() noexcept;
+  int write_checkpoint(const runtime::Checkpoint& checkpoint) noexcept;
   Result<void> create_schema(const OutboxOptions& options);
   Result<void> migrate(std::int64_t from_version);
   Result<void> load_meta(const OutboxOptions& options);
@@ -363,11 +394,12 @@ Result<void> Outbox::Impl::create_schema(const OutboxOptions& options) {
   if (rc == SQLITE_OK) rc = exec(kSchema2);
   if (rc == SQLITE_OK) rc = exec(kSchema3Column);
   if (rc == SQLITE_OK) rc = exec(kSchema3Index);
+  if (rc == SQLITE_OK) rc = exec(kSchema4);
   if (rc == SQLITE_OK) rc = write_meta("gateway", options.gateway);
   if (rc == SQLITE_OK) rc = write_meta("epoch", random_epoch());
   if (rc == SQLITE_OK) rc = write_meta("created", utc_now_rfc3339());
   if (rc == SQLITE_OK) rc = write_meta("next_seq", "1");
-  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 3");
+  if (rc == SQLITE_OK) rc = exec("PRAGMA user_version = 4");
   if (rc == SQLITE_OK) rc = exec("COMMIT");
   if (rc != SQLITE_OK) {
     Error e = error("cannot create the outbox", rc);
@@ -392,6 +424,7 @@ Result<void> Outbox::Impl::migrate(std::int64_t from_version) {
     if (rc == SQLITE_OK && has_column == 0) rc = exec(kSchema3Column);
     if (rc == SQLITE_OK) rc = exec(kSchema3Index);
   }
+  if (rc == SQLITE_OK && version < 4) rc = exec(kSchema4);
   if (rc == SQLITE_OK && version < kSchemaVersion) {
     const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
     rc = exec(set.c_str());
@@ -479,6 +512,10 @@ Result<void> Outbox::Impl::prepare_writes() {
                  "INSERT INTO window_marks(pipeline, key, last_end_ms) VALUES(?1, ?2, ?3) "
                  "ON CONFLICT(pipeline, key) DO UPDATE "
                  "SET last_end_ms = max(last_end_ms, excluded.last_end_ms)");
+  if (rc == SQLITE_OK) rc = prepare(clear_checkpoints, "DELETE FROM checkpoints");
+  if (rc == SQLITE_OK)
+    rc = prepare(insert_checkpoint,
+                 "INSERT INTO checkpoints(pipeline, config_hash, kind, saved_ns, state) VALUES(?1, ?2, ?3, ?4, ?5)");
   if (rc == SQLITE_OK)
     rc = prepare(select_routine,
                  "SELECT seq, topic, pipeline, key, window_start_ms, window_end_ms, "
@@ -536,8 +573,8 @@ int Outbox::Impl::delete_victims(Evicted& gone) noexcept {
 // Writes the gap record of `gone` with seq `seq` (then advanced): the seqs in [first, last]
 // that a consumer did not receive were evicted, not lost. Inside the caller's transaction.
 int Outbox::Impl::write_gap(std::string_view reason, const Evicted& gone, std::int64_t& seq,
-                            EvictionStats& pass_total) noexcept {
-  if (gone.rows == 0) return SQLITE_OK;
+                            EvictionStats& pass_total, bool always) noexcept {
+  if (gone.rows == 0 && !always) return SQLITE_OK;
   char payload[200];
   std::snprintf(payload, sizeof payload,
                 "{\"first\":%lld,\"last\":%lld,\"rows\":%llu,\"bytes\":%llu,\"reason\":\"%.*s\"}",
@@ -707,13 +744,77 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::string& path, const Outb
   if (!options.read_only) {
     auto prepared = impl->prepare_writes();
     if (!prepared) return std::move(prepared).error();
+    if (options.writer) {
+      impl->durability_full = options.durability_full;
+      auto claimed = impl->claim_writer();
+      if (!claimed) return std::move(claimed).error();
+      impl->writer = true;
+    }
   }
   return std::unique_ptr<Outbox>(new Outbox(std::move(impl)));
 }
 
-Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
+// With durability normal, a power cut can roll back the last commits, and the publisher may
+// already have sent rows of those: their seqs would be handed out again to other summaries, which
+// a consumer deduplicating by seq would drop. So a writer records in meta, synced, that it has
+// the outbox open, on which boot, with which durability; a clean close records "closed". A
+// writer that finds "open" from another boot under durability normal skips kPowerLossSeqSkip
+// seqs and leaves a gap record for them (reason power_loss). A kill -9 within one boot loses no
+// commit (the page cache survives), so it skips nothing.
+Result<void> Outbox::Impl::claim_writer() {
+  std::string text;
+  bool found = false;
+  int rc = read_meta("writer", text, found);
+  if (rc != SQLITE_OK) return error("cannot read the outbox", rc);
+  char stored_boot[64] = {}, stored_durability[16] = {}, state[16] = {};
+  const bool parsed = found && std::sscanf(text.c_str(), "%63s %15s %15s", stored_boot, stored_durability, state) == 3;
+  const bool suspect = parsed && std::string_view(state) == "open" && std::string_view(stored_durability) == "normal" &&
+                       (boot_id.empty() || boot_id != stored_boot);
+  // This transaction is synced whatever the durability: "open" must be on disk before any row
+  // of this run can be published.
+  rc = exec("PRAGMA synchronous=FULL");
+  if (rc == SQLITE_OK) rc = run(begin.get()) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  if (rc != SQLITE_OK) {
+    exec(durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    return error("cannot start a transaction", rc);
+  }
+  std::int64_t seq = next_seq;
+  EvictionStats pass;
+  if (suspect) {
+    const Evicted skip{next_seq, next_seq + kPowerLossSeqSkip - 1, 0, 0};
+    seq = skip.last + 1;
+    rc = write_gap("power_loss", skip, seq, pass, true);
+    if (rc == SQLITE_OK) {
+      char totals[80];
+      std::snprintf(totals, sizeof totals, "%llu %llu %llu", static_cast<unsigned long long>(evicted.rows),
+                    static_cast<unsigned long long>(evicted.bytes),
+                    static_cast<unsigned long long>(evicted.gap_records + pass.gap_records));
+      rc = put_meta("evicted", totals);
+    }
+    if (rc == SQLITE_OK) rc = put_meta("next_seq", std::to_string(seq));
+  }
+  if (rc == SQLITE_OK) rc = put_meta("writer", writer_text("open"));
+  if (rc == SQLITE_OK) rc = run(commit.get()) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
+  if (rc != SQLITE_OK) {
+    Error e = error("cannot record the writer", rc);
+    abandon_transaction();
+    exec(durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    return e;
+  }
+  exec(durability_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  if (suspect) {
+    skipped = SeqRange{next_seq, kPowerLossSeqSkip};
+    evicted.gap_records += pass.gap_records;
+    next_seq = seq;
+  }
+  return ok();
+}
+
+SeqRange Outbox::skipped_after_power_loss() const noexcept { return impl_->skipped; }
+
+Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows, const runtime::Checkpoint* checkpoint) {
   Impl& m = *impl_;
-  if (rows.empty()) return SeqRange{m.next_seq, 0};
+  if (rows.empty() && checkpoint == nullptr) return SeqRange{m.next_seq, 0};
   if (m.read_only) return m.error("opened read-only; cannot append");
 
   int rc = run(m.begin.get());
@@ -727,6 +828,19 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
   sqlite3_stmt* insert = m.insert_row.get();
   sqlite3_stmt* mark = m.upsert_mark.get();
   for (const OutboxRow& row : rows) {
+    if (row.mark_only) {
+      bind_text(mark, 1, row.pipeline);
+      bind_text(mark, 2, row.key);
+      sqlite3_bind_int64(mark, 3, row.end_ms);
+      rc = sqlite3_step(mark);
+      if (rc != SQLITE_DONE) {
+        Error e = m.error("cannot store a window mark", rc);
+        m.abandon_transaction();
+        return e;
+      }
+      sqlite3_reset(mark);
+      continue;
+    }
     sqlite3_bind_int64(insert, 1, seq);
     bind_text(insert, 2, row.topic);
     bind_text(insert, 3, row.pipeline);
@@ -756,6 +870,14 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
     ++seq;
   }
   const std::int64_t appended_end = seq;
+  if (checkpoint != nullptr) {
+    rc = m.write_checkpoint(*checkpoint);
+    if (rc != SQLITE_OK) {
+      Error e = m.error("cannot store the window-state checkpoint", rc);
+      m.abandon_transaction();
+      return e;
+    }
+  }
   EvictionStats pass;
   rc = m.enforce_locked(seq, pass);
   if (rc == SQLITE_OK) rc = m.store_clock();
@@ -792,6 +914,26 @@ Result<SeqRange> Outbox::append(std::span<const OutboxRow> rows) {
   m.evicted.bytes += pass.bytes;
   m.evicted.gap_records += pass.gap_records;
   return range;
+}
+
+int Outbox::Impl::write_checkpoint(const runtime::Checkpoint& checkpoint) noexcept {
+  int rc = run(clear_checkpoints.get());
+  if (rc != SQLITE_DONE) return rc;
+  sqlite3_stmt* stmt = insert_checkpoint.get();
+  for (const runtime::PipelineState& p : checkpoint.pipelines) {
+    bind_text(stmt, 1, p.pipeline);
+    bind_text(stmt, 2, p.config_hash);
+    bind_text(stmt, 3, runtime::to_string(checkpoint.kind));
+    sqlite3_bind_int64(stmt, 4, checkpoint.saved_ns);
+    if (p.state.empty())
+      sqlite3_bind_zeroblob(stmt, 5, 0);
+    else
+      sqlite3_bind_blob64(stmt, 5, p.state.data(), p.state.size(), SQLITE_STATIC);
+    rc = run(stmt);
+    sqlite3_clear_bindings(stmt);
+    if (rc != SQLITE_DONE) return rc;
+  }
+  return SQLITE_OK;
 }
 
 Result<EvictionStats> Outbox::enforce_bounds() {
@@ -866,7 +1008,50 @@ Result<OutboxStats> Outbox::stats() const {
   s.evicted = m.evicted;
   std::int64_t used = 0;
   if (m.used_bytes(used) == SQLITE_OK) s.used_bytes = static_cast<std::uint64_t>(used);
+  if (m.schema_version >= 4) {
+    Statement cp;
+    rc = sqlite3_prepare_v2(m.db,
+                            "SELECT count(*), coalesce(sum(length(state)), 0), coalesce(max(saved_ns), 0), "
+                            "coalesce(max(kind), '') FROM checkpoints",
+                            -1, cp.out(), nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_step(cp.get());
+    if (rc != SQLITE_ROW) return m.error("cannot read the checkpoint", rc);
+    s.checkpoint_pipelines = static_cast<std::uint64_t>(sqlite3_column_int64(cp.get(), 0));
+    s.checkpoint_bytes = static_cast<std::uint64_t>(sqlite3_column_int64(cp.get(), 1));
+    s.checkpoint_saved_ns = sqlite3_column_int64(cp.get(), 2);
+    s.checkpoint_kind = column_text(cp.get(), 3);
+  }
   return s;
+}
+
+Result<runtime::SavedState> Outbox::saved_state() const {
+  Impl& m = *impl_;
+  runtime::SavedState saved;
+  auto marks = window_marks();
+  if (!marks) return std::move(marks).error();
+  saved.marks = std::move(marks.value());
+  if (m.schema_version < 4) return saved;
+  Statement stmt;
+  int rc = sqlite3_prepare_v2(m.db, "SELECT pipeline, config_hash, kind, saved_ns, state FROM checkpoints ORDER BY pipeline",
+                              -1, stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return m.error("cannot read the checkpoint", rc);
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    sqlite3_stmt* st = stmt.get();
+    runtime::PipelineState p;
+    p.pipeline = column_text(st, 0);
+    p.config_hash = column_text(st, 1);
+    // Rows of one checkpoint share kind and time (written in one transaction).
+    saved.checkpoint.kind = column_text(st, 2) == "shutdown" ? runtime::CheckpointKind::shutdown
+                                                              : runtime::CheckpointKind::periodic;
+    saved.checkpoint.saved_ns = sqlite3_column_int64(st, 3);
+    const auto* blob = static_cast<const std::byte*>(sqlite3_column_blob(st, 4));
+    const int size = sqlite3_column_bytes(st, 4);
+    if (blob != nullptr && size > 0) p.state.assign(blob, blob + size);
+    saved.checkpoint.pipelines.push_back(std::move(p));
+    saved.has_checkpoint = true;
+  }
+  if (rc != SQLITE_DONE) return m.error("cannot read the checkpoint", rc);
+  return saved;
 }
 
 Result<std::vector<OutboxRecord>> Outbox::tail(std::size_t n) const {

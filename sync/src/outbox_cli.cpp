@@ -291,6 +291,20 @@ int command_stats(const Outbox& outbox, bool json, std::FILE* out, std::FILE* er
     append_int(static_cast<std::int64_t>(s.evicted.bytes), text);
     member("gap_records");
     append_int(static_cast<std::int64_t>(s.evicted.gap_records), text);
+    member("checkpoint");
+    if (s.checkpoint_kind.empty()) {
+      text += "null";
+    } else {
+      text += "{\"kind\":";
+      runtime::append_json_string(s.checkpoint_kind, text);
+      text += ",\"saved\":";
+      runtime::append_json_string(rfc3339_ms(s.checkpoint_saved_ns), text);
+      text += ",\"pipelines\":";
+      append_int(static_cast<std::int64_t>(s.checkpoint_pipelines), text);
+      text += ",\"bytes\":";
+      append_int(static_cast<std::int64_t>(s.checkpoint_bytes), text);
+      text += "}";
+    }
     text += "}\n";
   } else {
     const std::pair<const char*, std::string> lines[] = {
@@ -308,6 +322,11 @@ int command_stats(const Outbox& outbox, bool json, std::FILE* out, std::FILE* er
         {"used bytes", std::to_string(s.used_bytes)},
         {"evicted", std::to_string(s.evicted.rows) + " rows, " + std::to_string(s.evicted.bytes) +
                         " payload bytes, in " + std::to_string(s.evicted.gap_records) + " gap records"},
+        {"checkpoint", s.checkpoint_kind.empty()
+                           ? std::string("-")
+                           : s.checkpoint_kind + " at " + rfc3339_ms(s.checkpoint_saved_ns) + ", " +
+                                 std::to_string(s.checkpoint_pipelines) + " pipelines, " +
+                                 std::to_string(s.checkpoint_bytes) + " bytes"},
     };
     constexpr int kWidth = 16;  // longest name plus ": "
     for (const auto& [name, value] : lines) {

@@ -11,12 +11,15 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
 #include "commit_signal.hpp"
 #include "outputs.hpp"
+#include "summary_ring.hpp"
 #include "topic_template.hpp"
 #include "vigil/sync/outbox.hpp"
 
@@ -53,6 +56,10 @@ constexpr ConfigKey kOutboxKeys[] = {
     {"max_age", KeyType::duration, Required::no, "0s",
      "Rows older than this (monotonic outbox clock: NTP steps do not count) are evicted with a gap "
      "record, whatever their priority; 0: never."},
+    {"checkpoint_interval", KeyType::duration, Required::no, "10s",
+     "How often the open window state is saved into this file, in the same transaction as the summaries "
+     "emitted before it; restored at start, so a crash loses at most this much. With checkpoints, SIGTERM "
+     "saves open windows instead of flushing them. 0: no checkpoints (SIGTERM flushes, marked partial)."},
     {"keep_all", KeyType::boolean, Required::no, "false",
      "Also store the summaries a pipeline's forward policy kept local, as priority -1 rows: never "
      "published, evicted first; for inspection with vigil outbox."},
@@ -61,6 +68,8 @@ constexpr ConfigKey kOutboxKeys[] = {
 // Ring memory per summary of queue_depth. A typical summary (topic, names and a JSON object
 // of a dozen numbers) takes 250-400 bytes; bigger ones use more room, so fewer fit.
 constexpr std::size_t kRingBytesPerSummary = 512;
+// Shortest checkpoint_interval accepted (a snapshot of every pipeline each time).
+constexpr Nanos kMinCheckpointInterval = 100 * runtime::kNanosPerMilli;
 // Floor of the ring size, so a summary with many columns still fits a small queue.
 constexpr std::size_t kMinRingBytes = 64 * 1024;
 constexpr std::size_t kJsonReserve = 4096;
@@ -82,137 +91,6 @@ constexpr std::chrono::seconds kExpiryInterval{1};
 // caught up) and no row expired since.
 constexpr std::uint64_t kRoomAgainPercent = 50;
 
-/// One queued summary as stored in the ring, followed by its topic, pipeline, key and payload
-/// bytes and padding to a multiple of 8. Copied in and out with memcpy (no alignment needs).
-struct RecordHeader {
-  std::uint32_t size = 0;  // bytes of the whole record; 0 marks "continue at the ring start"
-  std::uint32_t payload_size = 0;
-  std::uint16_t topic_size = 0;
-  std::uint16_t pipeline_size = 0;
-  std::uint16_t key_size = 0;
-  std::uint8_t flags = 0;
-  std::int8_t priority = 0;  // -1 kept local (keep_all), 0 routine, > 0 alert
-  std::int64_t start_ms = 0;
-  std::int64_t end_ms = 0;
-  std::int64_t created_ns = 0;
-};
-static_assert(sizeof(RecordHeader) == 40);
-
-constexpr std::size_t round_up8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
-
-/// Summaries waiting for the writer thread: variable-length records back to back in one buffer
-/// allocated once. Positions are byte offsets that only grow (offset in the buffer: position
-/// modulo capacity), so full and empty never look alike. One producer at a time (the caller
-/// serializes producers), one consumer. The consumer reads records in place and releases them
-/// only after they were committed, so a failed batch stays queued without a copy.
-class SummaryRing {
- public:
-  /// Allocates the buffer; throws std::bad_alloc (setup only).
-  void allocate(std::size_t bytes, std::size_t max_records) {
-    capacity_ = round_up8(bytes);
-    bytes_ = std::make_unique_for_overwrite<char[]>(capacity_);
-    max_records_ = max_records;
-  }
-
-  /// Copies one record in; false (nothing written) when the ring is full or the record too big.
-  bool try_push(RecordHeader header, std::string_view topic, std::string_view pipeline,
-                std::string_view key, std::string_view payload) noexcept {
-    const std::size_t need =
-        round_up8(sizeof(RecordHeader) + topic.size() + pipeline.size() + key.size() + payload.size());
-    if (capacity_ == 0 || need > capacity_ || need > UINT32_MAX || topic.size() > UINT16_MAX ||
-        pipeline.size() > UINT16_MAX || key.size() > UINT16_MAX || payload.size() > UINT32_MAX)
-      return false;
-    const std::uint64_t pushed = pushed_.load(std::memory_order_relaxed);
-    if (pushed - released_.load(std::memory_order_acquire) >= max_records_) return false;
-    std::uint64_t head = head_.load(std::memory_order_relaxed);
-    const std::uint64_t tail = tail_.load(std::memory_order_acquire);
-    std::size_t offset = static_cast<std::size_t>(head % capacity_);
-    const std::size_t to_end = capacity_ - offset;
-    const std::size_t skip = need > to_end ? to_end : 0;
-    if (head + skip + need - tail > capacity_) return false;
-    if (skip != 0) {
-      const std::uint32_t marker = 0;
-      std::memcpy(bytes_.get() + offset, &marker, sizeof marker);
-      head += skip;
-      offset = 0;
-    }
-    header.size = static_cast<std::uint32_t>(need);
-    header.topic_size = static_cast<std::uint16_t>(topic.size());
-    header.pipeline_size = static_cast<std::uint16_t>(pipeline.size());
-    header.key_size = static_cast<std::uint16_t>(key.size());
-    header.payload_size = static_cast<std::uint32_t>(payload.size());
-    char* out = bytes_.get() + offset;
-    std::memcpy(out, &header, sizeof header);
-    out += sizeof header;
-    for (std::string_view part : {topic, pipeline, key, payload}) {
-      if (!part.empty()) std::memcpy(out, part.data(), part.size());
-      out += part.size();
-    }
-    head_.store(head + need, std::memory_order_release);
-    pushed_.store(pushed + 1, std::memory_order_release);
-    return true;
-  }
-
-  /// Consumer: reads the record at `position` (advancing it past the record) into `row`,
-  /// whose views stay valid until the record is released. False when nothing more is queued.
-  bool read(std::uint64_t& position, OutboxRow& row) const noexcept {
-    const std::uint64_t head = head_.load(std::memory_order_acquire);
-    while (position < head) {
-      const std::size_t offset = static_cast<std::size_t>(position % capacity_);
-      const char* in = bytes_.get() + offset;
-      std::uint32_t size = 0;
-      std::memcpy(&size, in, sizeof size);
-      if (size == 0) {
-        position += capacity_ - offset;
-        continue;
-      }
-      RecordHeader h;
-      std::memcpy(&h, in, sizeof h);
-      in += sizeof h;
-      row.topic = {in, h.topic_size};
-      in += h.topic_size;
-      row.pipeline = {in, h.pipeline_size};
-      in += h.pipeline_size;
-      row.key = {in, h.key_size};
-      in += h.key_size;
-      row.payload = {in, h.payload_size};
-      row.start_ms = h.start_ms;
-      row.end_ms = h.end_ms;
-      row.created_ns = h.created_ns;
-      row.flags = h.flags;
-      row.priority = h.priority;
-      row.format = "json";
-      position += h.size;
-      return true;
-    }
-    return false;
-  }
-
-  /// Consumer: frees everything before `position`, which held `records` records.
-  void release(std::uint64_t position, std::size_t records) noexcept {
-    tail_.store(position, std::memory_order_release);
-    released_.store(released_.load(std::memory_order_relaxed) + records, std::memory_order_release);
-  }
-
-  std::uint64_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
-  std::uint64_t head() const noexcept { return head_.load(std::memory_order_acquire); }
-  /// Records pushed and not yet released.
-  std::size_t queued() const noexcept {
-    return static_cast<std::size_t>(pushed_.load(std::memory_order_acquire) -
-                                    released_.load(std::memory_order_acquire));
-  }
-  std::size_t capacity() const noexcept { return capacity_; }
-
- private:
-  std::unique_ptr<char[]> bytes_;
-  std::size_t capacity_ = 0;
-  std::size_t max_records_ = 0;
-  std::atomic<std::uint64_t> head_{0};
-  std::atomic<std::uint64_t> tail_{0};
-  std::atomic<std::uint64_t> pushed_{0};
-  std::atomic<std::uint64_t> released_{0};
-};
-
 std::int64_t floor_ms(Nanos t) noexcept {
   std::int64_t q = t / runtime::kNanosPerMilli;
   return t % runtime::kNanosPerMilli < 0 ? q - 1 : q;
@@ -230,6 +108,7 @@ struct OutboxSettings {
   bool keep_all = false;
   std::int64_t max_bytes = 0;
   Nanos max_age = 0;
+  Nanos checkpoint_interval = 0;
 };
 
 class OutboxOutput final : public runtime::Output {
@@ -245,9 +124,25 @@ class OutboxOutput final : public runtime::Output {
                                OutboxOptions{.gateway = settings_.gateway,
                                              .durability_full = settings_.durability_full,
                                              .max_bytes = settings_.max_bytes,
-                                             .max_age = settings_.max_age});
+                                             .max_age = settings_.max_age,
+                                             .writer = true});
     if (!opened) return std::move(opened).error();
     outbox_ = std::move(opened.value());
+    if (const SeqRange skipped = outbox_->skipped_after_power_loss(); skipped.count > 0)
+      std::fprintf(stderr,
+                   "vigil: outbox %s: the last run did not close it and the machine has restarted since (a power "
+                   "cut?): with durability normal its last commits may be lost after being published, so seqs "
+                   "%lld..%lld are skipped (a gap record says so) and none is ever reused\n",
+                   settings_.shown_path.c_str(), static_cast<long long>(skipped.first),
+                   static_cast<long long>(skipped.last()));
+    if (settings_.checkpoint_interval > 0) {
+      auto saved = outbox_->saved_state();
+      if (!saved) {
+        outbox_.reset();
+        return std::move(saved).error();
+      }
+      saved_ = std::move(saved.value());
+    }
     commits_ = CommitSignal::of(settings_.resolved_path);
     const std::size_t ring_bytes =
         std::max(kMinRingBytes, settings_.queue_depth * kRingBytesPerSummary);
@@ -296,6 +191,13 @@ class OutboxOutput final : public runtime::Output {
     std::lock_guard lock(push_mutex_);
     if (!summary.forward && !settings_.keep_all) {
       held_.add();
+      // Not stored, but emitted: its window mark keeps a restart from emitting it again.
+      if (checkpointing_ && accepting_ && summary.schema) {
+        RecordHeader header;
+        header.end_ms = floor_ms(summary.end);
+        header.priority = kMarkOnly;
+        if (!ring_.try_push(header, {}, summary.schema->pipeline, summary.key_name, {})) dropped_.add();
+      }
       return;
     }
     if (!accepting_) {
@@ -327,10 +229,35 @@ class OutboxOutput final : public runtime::Output {
     if (ring_.queued() == settings_.batch) wake_.notify_one();
   }
 
+  runtime::Nanos checkpoint_interval() const noexcept override { return settings_.checkpoint_interval; }
+
+  runtime::SavedState take_saved_state() override {
+    std::lock_guard lock(push_mutex_);
+    checkpointing_ = settings_.checkpoint_interval > 0;
+    return std::exchange(saved_, runtime::SavedState{});
+  }
+
+  void save_checkpoint(runtime::Checkpoint&& checkpoint) noexcept override {
+    {
+      // Under the producers' lock: every summary emitted before this call is in the ring, below
+      // the position the checkpoint waits for.
+      std::lock_guard push(push_mutex_);
+      if (!accepting_ || !checkpointing_) return;
+      std::lock_guard lock(checkpoint_mutex_);
+      if (pending_) checkpoints_replaced_.add();
+      pending_ = std::move(checkpoint);
+      pending_position_ = ring_.head();
+    }
+    wake_.notify_one();
+  }
+
   std::string stats() const override {
     std::string out = "outbox " + settings_.shown_path + ": " + std::to_string(written_.get()) +
                       " rows written, " + std::to_string(dropped_.get()) + " dropped, " +
                       std::to_string(write_errors_.get()) + " write errors";
+    if (checkpoints_.get() > 0)
+      out += ", " + std::to_string(checkpoints_.get()) + " checkpoints (last " +
+             std::to_string(checkpoint_bytes_.load(std::memory_order_relaxed)) + " bytes)";
     if (lost_.get() > 0) out += ", " + std::to_string(lost_.get()) + " not written at stop";
     if (evicted_.get() > 0) out += ", " + std::to_string(evicted_.get()) + " evicted";
     if (held_.get() > 0) out += ", " + std::to_string(held_.get()) + " not forwarded (not stored)";
@@ -407,16 +334,31 @@ class OutboxOutput final : public runtime::Output {
     bool evicting = false;
     auto next_expiry = std::chrono::steady_clock::now() + kExpiryInterval;
     const auto batch_ready = [this] {
-      return stopping_.load(std::memory_order_acquire) || ring_.queued() >= settings_.batch;
+      return stopping_.load(std::memory_order_acquire) || ring_.queued() >= settings_.batch || checkpoint_waiting();
     };
+    // The checkpoint being written: it goes into the transaction that stores the last row
+    // emitted before it (or alone, when those rows are already stored), and is retried with
+    // them on failure.
+    std::optional<runtime::Checkpoint> checkpoint;
+    std::uint64_t checkpoint_position = 0;
     for (;;) {
       // Read before collecting: once stop() set it, no producer adds anything, so an empty
       // collection below means everything was written.
       const bool stopping = stopping_.load(std::memory_order_acquire);
       report_drops(seen_dropped, dropping, last_drop);
+      if (!checkpoint) {
+        std::lock_guard lock(checkpoint_mutex_);
+        if (pending_) {
+          checkpoint = std::move(pending_);
+          pending_.reset();
+          checkpoint_position = pending_position_;
+        }
+      }
+      const std::uint64_t limit = checkpoint ? checkpoint_position : UINT64_MAX;
       OutboxRow row;
-      while (rows_.size() < settings_.batch && ring_.read(position, row)) rows_.push_back(row);
-      if (rows_.empty()) {
+      while (rows_.size() < settings_.batch && position < limit && ring_.read(position, row)) rows_.push_back(row);
+      const bool with_checkpoint = checkpoint && position >= limit;
+      if (rows_.empty() && !with_checkpoint) {
         if (stopping) break;
         if (settings_.max_age > 0 && !failing && std::chrono::steady_clock::now() >= next_expiry) {
           next_expiry = std::chrono::steady_clock::now() + kExpiryInterval;
@@ -433,11 +375,18 @@ class OutboxOutput final : public runtime::Output {
         continue;
       }
       const EvictionStats before = outbox_->evictions();
-      auto appended = outbox_->append(rows_);
+      auto appended = outbox_->append(rows_, with_checkpoint ? &*checkpoint : nullptr);
       if (appended) {
         report_evictions(before, evicting);
         ring_.release(position, rows_.size());
-        written_.add(rows_.size());
+        written_.add(static_cast<std::uint64_t>(appended->count));
+        if (with_checkpoint) {
+          std::size_t bytes = 0;
+          for (const auto& p : checkpoint->pipelines) bytes += p.state.size();
+          checkpoint_bytes_.store(bytes, std::memory_order_relaxed);
+          checkpoints_.add();
+          checkpoint.reset();
+        }
         commits_->notify();
         rows_.clear();
         backoff = kMinBackoff;
@@ -463,6 +412,8 @@ class OutboxOutput final : public runtime::Output {
                        settings_.shown_path.c_str(), left, appended.error().message.c_str());
           ring_.release(ring_.head(), left);
           rows_.clear();
+          if (checkpoint) std::fprintf(stderr, "vigil: outbox %s: the last window-state checkpoint was not saved\n",
+                                       settings_.shown_path.c_str());
           break;
         }
         wait(kStopBackoff, [] { return false; });
@@ -483,8 +434,23 @@ class OutboxOutput final : public runtime::Output {
   // Producer side: serializes emit() calls, in case several pipeline threads share the output.
   std::mutex push_mutex_;
   bool accepting_ = false;
+  bool checkpointing_ = false;  // the engine took the saved state: it checkpoints into this output
   std::string json_;   // encoding scratch, reserved in start()
   std::string topic_;  // topic scratch, reserved in start()
+
+  bool checkpoint_waiting() noexcept {
+    std::lock_guard lock(checkpoint_mutex_);
+    return pending_.has_value();
+  }
+
+  // Checkpoints: saved by the pipeline thread, taken by the writer.
+  runtime::SavedState saved_;  // read in start(), taken once by the engine
+  std::mutex checkpoint_mutex_;
+  std::optional<runtime::Checkpoint> pending_;
+  std::uint64_t pending_position_ = 0;  // ring head when it was saved
+  runtime::Counter checkpoints_;            // writer thread
+  runtime::Counter checkpoints_replaced_;   // pipeline thread: a newer one came before the writer took it
+  std::atomic<std::size_t> checkpoint_bytes_{0};
 
   // Writer side.
   std::vector<OutboxRow> rows_;  // views into the ring; reserved to `batch` in start()
@@ -525,6 +491,11 @@ std::unique_ptr<runtime::Output> make_outbox(const runtime::OutputSetup& setup) 
   s.keep_all = block.boolean("keep_all");
   s.max_bytes = block.has("max_bytes") ? block.size("max_bytes") : setup.limits.outbox_bytes;
   s.max_age = block.duration("max_age");
+  s.checkpoint_interval = block.duration("checkpoint_interval");
+  if (s.checkpoint_interval > 0 && s.checkpoint_interval < kMinCheckpointInterval) {
+    report_key_error(setup, "checkpoint_interval", "must be 0 (no checkpoints) or at least 100ms");
+    return nullptr;
+  }
   return std::make_unique<OutboxOutput>(std::move(s));
 }
 

@@ -17,6 +17,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "vigil/runtime/broker_login.hpp"
 #include "vigil/runtime/config_keys.hpp"
 #include "vigil/runtime/summary.hpp"
 #include "vigil/sync/summary_codec.hpp"
@@ -95,11 +96,13 @@ SeqTracker::Holes SeqTracker::holes() const {
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: vigil tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D]\n";
+const std::string kUsage = std::string("usage: vigil tail-upstream --broker URI [--topic T] [--count N] [--json] [--for D]\n"
+                                       "                           ") +
+                           runtime::kBrokerLoginUsage + "\n";
 
 struct TailOptions {
   std::string broker;
+  runtime::BrokerLogin login;
   std::string topic = "vigil/#";
   std::uint64_t count = 0;  // 0: until stopped
   bool json = false;
@@ -176,6 +179,13 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     std::string value;
+    std::string login_error;
+    const runtime::LoginOption login = runtime::take_broker_login_option(args, i, o.login, login_error);
+    if (login == runtime::LoginOption::error) {
+      std::fprintf(err, "vigil: %s\n%s", login_error.c_str(), kUsage.c_str());
+      return 2;
+    }
+    if (login == runtime::LoginOption::taken) continue;
     auto take = [&](std::string_view flag) {
       if (arg.starts_with(std::string(flag) + "=")) {
         value = std::string(arg.substr(flag.size() + 1));
@@ -184,7 +194,7 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
       if (arg != flag) return false;
       if (i + 1 >= args.size()) {
         value.clear();
-        std::fprintf(err, "vigil: %s needs a value\n%s", std::string(flag).c_str(), kUsage);
+        std::fprintf(err, "vigil: %s needs a value\n%s", std::string(flag).c_str(), kUsage.c_str());
         return true;
       }
       value = args[++i];
@@ -196,27 +206,36 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
       char* end = nullptr;
       const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || n == 0) {
-        std::fprintf(err, "vigil: --count takes a whole number above 0\n%s", kUsage);
+        std::fprintf(err, "vigil: --count takes a whole number above 0\n%s", kUsage.c_str());
         return 2;
       }
       o.count = n;
     } else if (take("--for")) {
       auto d = runtime::parse_duration(value);
       if (!d || *d <= 0) {
-        std::fprintf(err, "vigil: --for takes a duration such as 30s\n%s", kUsage);
+        std::fprintf(err, "vigil: --for takes a duration such as 30s\n%s", kUsage.c_str());
         return 2;
       }
       o.run_for = *d;
     } else if (arg == "--json") {
       o.json = true;
     } else {
-      std::fprintf(err, "vigil: unexpected argument %s\n%s", std::string(arg).c_str(), kUsage);
+      std::fprintf(err, "vigil: unexpected argument %s\n%s", std::string(arg).c_str(), kUsage.c_str());
       return 2;
     }
     if (value.empty() && arg.starts_with("--") && arg != "--json") return 2;
   }
   if (o.broker.empty()) {
-    std::fprintf(err, "vigil: tail-upstream needs --broker URI (tcp://host:port)\n%s", kUsage);
+    std::fprintf(err, "vigil: tail-upstream needs --broker URI (tcp://host:port or ssl://host:port)\n%s", kUsage.c_str());
+    return 2;
+  }
+  if (!o.broker.starts_with("tcp://") && !o.broker.starts_with("ssl://")) {
+    std::fprintf(err, "vigil: --broker: \"%s\" is not a broker address; use tcp://host:port or ssl://host:port\n%s",
+                 o.broker.c_str(), kUsage.c_str());
+    return 2;
+  }
+  if (const std::string problem = runtime::check_broker_login(o.broker, o.login); !problem.empty()) {
+    std::fprintf(err, "vigil: %s\n%s", problem.c_str(), kUsage.c_str());
     return 2;
   }
 
@@ -224,6 +243,7 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
   std::condition_variable arrived;
   std::deque<Message> inbox;
   std::string lost;
+  std::string tls_error;  // the first OpenSSL error of a connect attempt
   std::unique_ptr<mqtt::async_client> client;
   try {
     client = std::make_unique<mqtt::async_client>(o.broker, "vigil-tail-" + std::to_string(::getpid()),
@@ -249,12 +269,37 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
     opts.set_clean_session(true);
     opts.set_automatic_reconnect(1, 30);
     opts.set_connect_timeout(10);
-    if (o.broker.starts_with("ssl://")) opts.set_ssl(mqtt::ssl_options());
+    if (!o.login.username.empty()) opts.set_user_name(o.login.username);
+    if (!o.login.password_env.empty()) opts.set_password(o.login.password);
+    if (o.broker.starts_with("ssl://")) {
+      mqtt::ssl_options ssl;
+      if (!o.login.ca_file.empty()) ssl.set_trust_store(o.login.ca_file);
+      if (!o.login.cert_file.empty()) ssl.set_key_store(o.login.cert_file);
+      if (!o.login.key_file.empty()) ssl.set_private_key(o.login.key_file);
+      ssl.set_enable_server_cert_auth(o.login.verify);
+      // Paho's `verify` is the post-connect check that the certificate names the host.
+      ssl.set_verify(o.login.verify);
+      ssl.set_error_handler([&](const std::string& message) {
+        std::lock_guard lock(mutex);
+        if (tls_error.empty()) tls_error = message;
+      });
+      opts.set_ssl(std::move(ssl));
+    }
     client->connect(opts)->wait_for(std::chrono::seconds(15));
     if (!client->is_connected()) throw mqtt::exception(-1, "no connection within 15 s");
     client->subscribe(o.topic, 1)->wait_for(std::chrono::seconds(10));
   } catch (const std::exception& e) {
-    std::fprintf(err, "vigil: tail-upstream %s: cannot connect: %s\n", o.broker.c_str(), e.what());
+    std::string why = e.what();
+    if (const auto* mqtt_error = dynamic_cast<const mqtt::exception*>(&e)) {
+      const std::string_view refusal = runtime::connack_refusal(mqtt_error->get_return_code());
+      if (!refusal.empty()) why = refusal;
+    }
+    std::lock_guard lock(mutex);
+    // Paho's own message says little ("Failure"); OpenSSL's, when there is one, says why.
+    if (!tls_error.empty()) why += "; TLS: " + tls_error;
+    else if (o.broker.starts_with("ssl://") && o.login.verify && why.find("refused") == std::string::npos)
+      why += std::string(" (") + runtime::kTlsVerifyHint + ")";
+    std::fprintf(err, "vigil: tail-upstream %s: cannot connect: %s\n", o.broker.c_str(), why.c_str());
     return 1;
   }
   std::fprintf(err, "vigil: tail-upstream %s: subscribed to %s\n", o.broker.c_str(), o.topic.c_str());
@@ -299,9 +344,12 @@ int tail_upstream_command(std::span<const std::string> args, const std::atomic<b
           stream.seqs.add_evicted(first, last);
           if (stream.seqs.add(seq)) {
             ++stream.gap_records;
-            std::fprintf(err, "vigil: tail-upstream: %s/%s: #%lld: the gateway evicted seq %lld..%lld\n",
-                         gateway.c_str(), epoch.c_str(), static_cast<long long>(seq), static_cast<long long>(first),
-                         static_cast<long long>(last));
+            std::string reason;
+            json_text(m.payload, "reason", reason);
+            std::fprintf(err, "vigil: tail-upstream: %s/%s: #%lld: the gateway %s seq %lld..%lld\n", gateway.c_str(),
+                         epoch.c_str(), static_cast<long long>(seq),
+                         reason == "power_loss" ? "skipped (after a power loss)" : "evicted",
+                         static_cast<long long>(first), static_cast<long long>(last));
           } else {
             ++stream.duplicates;
           }

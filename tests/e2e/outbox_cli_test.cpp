@@ -110,7 +110,7 @@ TEST_CASE("outbox stats prints aligned name: value lines describing the database
   CHECK(std::regex_search(r.out, age));
   std::string out = std::regex_replace(r.out, age, "oldest age:     AGE\n");
   CHECK(out == "path:           " + box.db + "\n"
-               "schema version: 3\n"
+               "schema version: 4\n"
                "gateway:        outbox-test\n"
                "epoch:          " + box.epoch + "\n"
                "created:        2023-11-14T22:13:20Z\n"
@@ -121,7 +121,8 @@ TEST_CASE("outbox stats prints aligned name: value lines describing the database
                "seq range:      1..5\n"
                "next seq:       6\n"
                "used bytes:     " + sql(box.db, "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()") + "\n"
-               "evicted:        0 rows, 0 payload bytes, in 0 gap records\n");
+               "evicted:        0 rows, 0 payload bytes, in 0 gap records\n"
+               "checkpoint:     -\n");
 }
 
 TEST_CASE("outbox stats --json prints one JSON object with the same figures", "[e2e][outbox]") {
@@ -133,12 +134,12 @@ TEST_CASE("outbox stats --json prints one JSON object with the same figures", "[
   REQUIRE(std::regex_search(r.out, m, age));
   CHECK(std::stoll(m[1]) > 86400LL * 365 * 2);  // written in Nov 2023
   std::string out = std::regex_replace(r.out, age, "\"oldest_age_s\":AGE,");
-  CHECK(out == "{\"path\":\"" + box.db + "\",\"schema_version\":3,\"gateway\":\"outbox-test\",\"epoch\":\"" +
+  CHECK(out == "{\"path\":\"" + box.db + "\",\"schema_version\":4,\"gateway\":\"outbox-test\",\"epoch\":\"" +
                    box.epoch + "\",\"created\":\"2023-11-14T22:13:20Z\",\"rows\":5,\"payload_bytes\":" +
                    sql(box.db, "SELECT sum(length(payload)) FROM outbox") +
                    ",\"oldest_created\":\"2023-11-14T22:13:50.001Z\",\"oldest_created_ns\":1700000030001000000,"
                    "\"oldest_age_s\":AGE,\"first_seq\":1,\"last_seq\":5,\"next_seq\":6,\"used_bytes\":" + sql(box.db, "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()") +
-                   ",\"evicted_rows\":0,\"evicted_bytes\":0,\"gap_records\":0}\n");
+                   ",\"evicted_rows\":0,\"evicted_bytes\":0,\"gap_records\":0,\"checkpoint\":null}\n");
 }
 
 TEST_CASE("outbox stats of an emptied outbox shows no rows and keeps the next seq", "[e2e][outbox]") {

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "background.hpp"
 #include "mosquitto_broker.hpp"
 #include "test_support.hpp"
 
@@ -33,12 +34,20 @@ std::string replay_data(const std::string& name) { return source_path("tests/e2e
 
 /// Copies the shipped example into `dir` (its outbox path, var/outbox.db, is relative to the
 /// config's folder, so the database lands in `dir`), optionally with a different window size.
-std::string copy_example(const TempDir& dir, const std::string& window_size = "10s") {
+/// The example with windows of `window_size`; with `checkpoints` false, its outbox keeps no
+/// window-state checkpoints (so stopping flushes open windows).
+std::string copy_example(const TempDir& dir, const std::string& window_size = "10s", bool checkpoints = true) {
   std::string text = read_file(source_path("examples/factory-sim.yaml"));
   const std::string original = "size: 10s";
   auto at = text.find(original);
   REQUIRE(at != std::string::npos);
   text.replace(at, original.size(), "size: " + window_size);
+  if (!checkpoints) {
+    const std::string outbox = "outbox: { path: var/outbox.db }";
+    at = text.find(outbox);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, outbox.size(), "outbox: { path: var/outbox.db, checkpoint_interval: 0s }");
+  }
   std::string config = dir.file("factory-sim.yaml");
   write_file(config, text);
   return config;
@@ -88,77 +97,26 @@ Line parse_line(const std::string& text) {
   return l;
 }
 
-/// A `vigil` process started in the background with stdout and stderr going to files.
-class Background {
+/// `vigil args...`, started in the background with stdout and stderr going to files.
+class Background : public BackgroundProcess {
  public:
-  Background(const std::vector<std::string>& args, const std::string& out, const std::string& err)
-      : out_(out), err_(err) {
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<std::string> argv = args;
-    argv.insert(argv.begin(), VIGIL_BINARY);
-    std::vector<char*> argp;
-    for (auto& a : argv) argp.push_back(a.data());
-    argp.push_back(nullptr);
-    int rc = posix_spawn(&pid_, argp[0], &actions, nullptr, argp.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    REQUIRE(rc == 0);
-  }
-  ~Background() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  Background(const Background&) = delete;
-  Background& operator=(const Background&) = delete;
-
-  std::string out() const { return read_file(out_); }
-  std::string err() const { return read_file(err_); }
-  void signal(int sig) const { kill(pid_, sig); }
-
-  /// Waits up to `timeout` for the process to end; its exit code (128+signal if killed by one),
-  /// or -1 if it is still running.
-  int wait(std::chrono::milliseconds timeout) {
-    auto deadline = Clock::now() + timeout;
-    while (true) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      if (Clock::now() >= deadline) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
+  Background(std::vector<std::string> args, const std::string& out, const std::string& err)
+      : BackgroundProcess(with_binary(std::move(args)), out, err) {}
 
  private:
-  std::string out_, err_;
-  pid_t pid_ = -1;
-};
-
-/// Polls `done` every 20 ms until it holds or `timeout` passes.
-template <class F>
-bool eventually(std::chrono::milliseconds timeout, F done) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  static std::vector<std::string> with_binary(std::vector<std::string> args) {
+    args.insert(args.begin(), VIGIL_BINARY);
+    return args;
   }
-  return done();
-}
+};
 
 // ---------------------------------------------------------------------------------------------
 // vigil run
 
-TEST_CASE("run --for 2s of the example prints partial summaries for every machine and stores them in the outbox",
+TEST_CASE("run --for 2s without checkpoints prints partial summaries for every machine and stores them in the outbox",
           "[e2e][run][slow]") {
   TempDir dir;
-  std::string config = copy_example(dir);
+  std::string config = copy_example(dir, "10s", false);
   auto r = run_process({VIGIL_BINARY, "run", config, "--for", "2s"}, 60'000);
   INFO("stderr: " << r.err);
   REQUIRE_FALSE(r.timed_out);
@@ -199,10 +157,10 @@ TEST_CASE("run --for 2s of the example prints partial summaries for every machin
   CHECK(rows == lines);
 }
 
-TEST_CASE("SIGTERM stops a run promptly with exit 0, flushing open windows to stdout and the outbox",
+TEST_CASE("SIGTERM without checkpoints stops a run promptly with exit 0, flushing open windows to stdout and the outbox",
           "[e2e][run][slow]") {
   TempDir dir;
-  std::string config = copy_example(dir, "1s");  // 1 s windows: summaries appear while it runs
+  std::string config = copy_example(dir, "1s", false);  // 1 s windows: summaries appear while it runs
   Background vigil({"run", config}, dir.file("stdout.txt"), dir.file("stderr.txt"));
 
   // Wait until at least one window per machine closed on the watermark: the run is under way.
@@ -257,9 +215,9 @@ TEST_CASE("run with an upstream output publishes what the outbox stores; every r
   CHECK_THAT(r.err, Contains(": connected"));
 }
 
-TEST_CASE("SIGINT stops a run like SIGTERM", "[e2e][run][slow]") {
+TEST_CASE("SIGINT without checkpoints stops a run like SIGTERM", "[e2e][run][slow]") {
   TempDir dir;
-  std::string config = copy_example(dir, "1s");
+  std::string config = copy_example(dir, "1s", false);
   Background vigil({"run", config}, dir.file("stdout.txt"), dir.file("stderr.txt"));
   REQUIRE(eventually(std::chrono::seconds(30), [&] { return !split_lines(vigil.out()).empty(); }));
   vigil.signal(SIGINT);

@@ -41,7 +41,9 @@ std::map<std::string, std::vector<Window>> windows_by_key(const std::string& out
 
 /// A gateway config whose mqtt source keeps a session on the broker (clean_session: false, QoS 1),
 /// so messages published while `vigil run` is away are queued for it.
-std::string run_config(const TempDir& dir, const MosquittoBroker& broker, const std::string& format) {
+/// `source_extra` holds more keys of the mqtt source, each on its own line indented by 4.
+std::string run_config(const TempDir& dir, const MosquittoBroker& broker, const std::string& format,
+                       const std::string& source_extra = {}) {
   const std::string path = dir.file("gateway.yaml");
   write_file(path, R"(vigil: 1
 gateway: e2e
@@ -56,7 +58,7 @@ sources:
     client_id: vigil-e2e-gateway
     clean_session: false
     qos: 1
-pipelines:
+)" + source_extra + R"(pipelines:
   - name: health
     from: [telemetry]
     window: { type: tumbling, size: 1s }
@@ -178,6 +180,67 @@ TEST_CASE("the shipped plant scenario publishes what the shipped mqtt-plant conf
   CHECK(std::stoll(m[2]) < 60);
 }
 
+TEST_CASE("vigil simulate publishes over TLS with a client certificate and a password from the environment",
+          "[e2e][simulate][broker][tls]") {
+  TempDir certs;
+  make_test_certificates(certs, "IP:127.0.0.1,DNS:localhost");
+  MosquittoOptions options = tls_broker_options(certs);
+  options.username = "press-line";
+  options.password = "s3cret pass";
+  MosquittoBroker broker(options);
+  REQUIRE(broker.uri().starts_with("ssl://"));
+  TempDir dir;
+  const std::string config =
+      run_config(dir, broker, "json",
+                 "    ca_file: " + certs.file("ca.pem") + "\n    cert_file: " + certs.file("client.pem") +
+                     "\n    key_file: " + certs.file("client.key") +
+                     "\n    username: press-line\n    password: ${VIGIL_TEST_MQTT_PASSWORD}\n");
+  const std::vector<std::string> good_env = {"VIGIL_TEST_MQTT_PASSWORD=s3cret pass"};
+  const auto first = run_vigil({"run", config, "--for", "1s"}, 30'000, good_env);
+  REQUIRE(first.exit_code == 0);
+  REQUIRE_THAT(first.err, Contains("connected"));
+
+  const std::vector<std::string> tls_args = {"--ca-file",  certs.file("ca.pem"),     "--cert-file",
+                                             certs.file("client.pem"), "--key-file", certs.file("client.key"),
+                                             "--username", "press-line",            "--password-env",
+                                             "VIGIL_TEST_MQTT_PASSWORD"};
+  std::vector<std::string> sim_args = {"simulate", scenario(dir, "count: 300\nrealtime: false\nrate: 100\n"),
+                                       "--broker", broker.uri()};
+  sim_args.insert(sim_args.end(), tls_args.begin(), tls_args.end());
+  const auto sim = run_vigil(sim_args, 30'000, good_env);
+  REQUIRE(sim.exit_code == 0);
+  CHECK_THAT(sim.err, Contains("600 records in 600 messages"));
+
+  const auto second = run_vigil({"run", config, "--for", "3s"}, 30'000, good_env);
+  REQUIRE(second.exit_code == 0);
+  check_windows(second.out, 3);
+
+  // The broker checks the password: a wrong one is refused and nothing is published.
+  const auto wrong = run_vigil(sim_args, 30'000, {"VIGIL_TEST_MQTT_PASSWORD=guess"});
+  CHECK(wrong.exit_code == 1);
+  CHECK_THAT(wrong.err, Contains("cannot connect to " + broker.uri()) && Contains("not authorized"));
+  CHECK_THAT(wrong.err, !Contains("records in"));
+}
+
+TEST_CASE("vigil simulate rejects a broker certificate for another host name unless --no-verify",
+          "[e2e][simulate][broker][tls]") {
+  TempDir certs;
+  make_test_certificates(certs, "DNS:wrong.example");
+  MosquittoBroker broker(tls_broker_options(certs, false));
+  TempDir dir;
+  std::vector<std::string> args = {"simulate", scenario(dir, "count: 10\nrealtime: false\nrate: 100\n"),
+                                   "--broker", broker.uri(), "--ca-file", certs.file("ca.pem")};
+  const auto rejected = run_vigil(args);
+  CHECK(rejected.exit_code == 1);
+  CHECK_THAT(rejected.err, Contains("cannot connect to " + broker.uri()) && Contains("name the host of --broker"));
+
+  // Same broker, same CA: only the host name was wrong.
+  args.push_back("--no-verify");
+  const auto accepted = run_vigil(args);
+  CHECK(accepted.exit_code == 0);
+  CHECK_THAT(accepted.err, Contains("20 records in 20 messages"));
+}
+
 TEST_CASE("vigil simulate refuses a missing broker and reports scenario errors at file:line:column",
           "[e2e][simulate]") {
   TempDir dir;
@@ -193,9 +256,19 @@ TEST_CASE("vigil simulate refuses a missing broker and reports scenario errors a
   CHECK_THAT(invalid.err, Contains("bad.yaml:3:") && Contains("signals.temp: unknown key \"nosie\""));
   CHECK_THAT(invalid.err, Contains("bad.yaml:4:") && Contains("publish.format"));
 
-  const auto tls = run_vigil({"simulate", good, "--broker", "ssl://127.0.0.1:8883"});
-  CHECK(tls.exit_code == 2);
-  CHECK_THAT(tls.err, Contains("plain tcp:// only"));
+  const auto tls_on_tcp = run_vigil({"simulate", good, "--broker", "tcp://127.0.0.1:1", "--ca-file", good});
+  CHECK(tls_on_tcp.exit_code == 2);
+  CHECK_THAT(tls_on_tcp.err, Contains("--ca-file applies to ssl:// brokers only"));
+  const auto key_alone = run_vigil({"simulate", good, "--broker", "ssl://127.0.0.1:1", "--key-file", good});
+  CHECK(key_alone.exit_code == 2);
+  CHECK_THAT(key_alone.err, Contains("--key-file needs --cert-file"));
+  const auto unset = run_vigil({"simulate", good, "--broker", "tcp://127.0.0.1:1", "--username", "u",
+                                "--password-env", "VIGIL_TEST_UNSET_PASSWORD"});
+  CHECK(unset.exit_code == 2);
+  CHECK_THAT(unset.err, Contains("the environment variable VIGIL_TEST_UNSET_PASSWORD is not set"));
+  const auto missing_ca = run_vigil({"simulate", good, "--broker", "ssl://127.0.0.1:1", "--ca-file", dir.file("no.pem")});
+  CHECK(missing_ca.exit_code == 2);
+  CHECK_THAT(missing_ca.err, Contains("--ca-file: cannot read"));
 
   const auto bad_rate = run_vigil({"simulate", good, "--broker", "tcp://127.0.0.1:1", "--rate", "0"});
   CHECK(bad_rate.exit_code == 2);

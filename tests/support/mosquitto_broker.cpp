@@ -61,7 +61,48 @@ bool accepts(int port) {
   return ok;
 }
 
+// A broker started as root reads its files after dropping to its own user.
+void readable_by_broker(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file())
+      fs::permissions(entry.path(), fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                                        fs::perms::others_read);
+}
+
 }  // namespace
+
+void make_test_certificates(const TempDir& dir, const std::string& host_san) {
+  const std::string openssl = find_program("openssl", {"/usr/bin", "/usr/local/bin", "/bin"});
+  if (openssl.empty()) FAIL("the openssl command is not installed; TLS tests need it: apt-get install openssl");
+  auto run = [&](const std::vector<std::string>& argv) {
+    auto r = run_process(argv, 60'000);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  };
+  const std::string ec = "ec";
+  run({openssl, "req", "-x509", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+       dir.file("ca.key"), "-out", dir.file("ca.pem"), "-days", "2", "-subj", "/CN=vigil test CA"});
+  write_file(dir.file("server.ext"), "subjectAltName=" + host_san + "\n");
+  write_file(dir.file("client.ext"), "extendedKeyUsage=clientAuth\n");
+  for (const std::string name : {"server", "client"}) {
+    run({openssl, "req", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+         dir.file(name + ".key"), "-out", dir.file(name + ".csr"), "-subj", "/CN=vigil-test-" + name});
+    run({openssl, "x509", "-req", "-in", dir.file(name + ".csr"), "-CA", dir.file("ca.pem"), "-CAkey", dir.file("ca.key"),
+         "-CAcreateserial", "-out", dir.file(name + ".pem"), "-days", "2", "-extfile", dir.file(name + ".ext")});
+  }
+  readable_by_broker(dir.path());
+}
+
+MosquittoOptions tls_broker_options(const TempDir& certs, bool require_certificate) {
+  MosquittoOptions o;
+  o.ca_file = certs.file("ca.pem");
+  o.cert_file = certs.file("server.pem");
+  o.key_file = certs.file("server.key");
+  o.require_certificate = require_certificate;
+  return o;
+}
 
 MosquittoBroker::MosquittoBroker(const MosquittoOptions& options) {
   port_ = free_port();
@@ -83,6 +124,19 @@ MosquittoBroker::MosquittoBroker(const MosquittoOptions& options) {
     tls_ = true;
     conf += "cafile " + options.ca_file + "\ncertfile " + options.cert_file + "\nkeyfile " + options.key_file + "\n";
     if (options.require_certificate) conf += "require_certificate true\n";
+  }
+  if (!options.username.empty()) {
+    const std::string passwd = find_program("mosquitto_passwd", kBinDirs);
+    if (passwd.empty())
+      FAIL("mosquitto_passwd is not installed; broker tests with a password need it: apt-get install mosquitto");
+    const std::string file = dir_.file("passwords");
+    const ProcessResult r = run_process({passwd, "-c", "-b", file, options.username, options.password}, 10'000);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    // Started as root, mosquitto reads the file after dropping to its own user.
+    readable_by_broker(dir_.path());
+    conf.replace(conf.find("allow_anonymous true"), 20, "allow_anonymous false");
+    conf += "password_file " + file + "\n";
   }
   write_file(dir_.file("mosquitto.conf"), conf);
   start();

@@ -20,7 +20,20 @@ struct MosquittoOptions {
   std::string key_file;
   /// TLS only: clients must present a certificate signed by ca_file.
   bool require_certificate = false;
+  /// When set, anonymous clients are refused and only this user, with this password, may connect
+  /// (a password file made with mosquitto_passwd).
+  std::string username;
+  std::string password;
 };
+
+/// Makes, with the openssl command line, a CA (`ca.pem`, `ca.key`), a broker certificate for
+/// `host_san` (a subjectAltName such as "IP:127.0.0.1,DNS:localhost"; `server.pem`, `server.key`)
+/// and a client certificate (`client.pem`, `client.key`) in `dir`, readable by the broker.
+void make_test_certificates(const TempDir& dir, const std::string& host_san);
+
+/// Options of a TLS broker with the files make_test_certificates() put in `certs`; by default
+/// clients must present a certificate of that CA.
+MosquittoOptions tls_broker_options(const TempDir& certs, bool require_certificate = true);
 
 /// Starts `mosquitto` (anonymous, 127.0.0.1 only) on a free port and waits until it accepts
 /// connections; kills it on destruction. Fails the test (never skips) when the binary is missing

@@ -9,11 +9,12 @@
 
 namespace vigil::test {
 
-/// Runs `vigil args...` with a 30 s deadline; its output is attached to any failing assertion
-/// of the calling test, and a timeout fails the test.
-inline ProcessResult run_vigil(std::vector<std::string> args, int timeout_ms = 30'000) {
+/// Runs `vigil args...` with a 30 s deadline and `env` ("K=V") added to the environment; its
+/// output is attached to any failing assertion of the calling test, and a timeout fails the test.
+inline ProcessResult run_vigil(std::vector<std::string> args, int timeout_ms = 30'000,
+                               const std::vector<std::string>& env = {}) {
   args.insert(args.begin(), VIGIL_BINARY);
-  auto r = run_process(args, timeout_ms);
+  auto r = run_process(args, timeout_ms, env);
   UNSCOPED_INFO("stdout: " << r.out);
   UNSCOPED_INFO("stderr: " << r.err);
   REQUIRE_FALSE(r.timed_out);

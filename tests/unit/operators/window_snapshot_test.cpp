@@ -112,3 +112,40 @@ TEST_CASE("a snapshot of an empty operator restores to an empty operator", "[ope
 }
 
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("every window type restored from a snapshot continues exactly as the original also with two workers",
+          "[operators][checkpoint]") {
+  const char* window = GENERATE("{type: tumbling, size: 10s}", "{type: hopping, size: 10s, hop: 5s}",
+                                "{type: session, gap: 5s}", "{type: count, size: 2}", "{type: sliding, size: 10s}");
+  const std::uint32_t workers = GENERATE(1u, 2u);
+  INFO(window << " workers " << workers);
+  const std::string aggs = std::string(window).find("sliding") != std::string::npos
+                               ? "[count, mean(temp), max(temp)]"
+                               : "[count, mean(temp), max(temp), p90(temp)]";
+  WindowOptions o;
+  o.max_out_of_order = 2_s;
+  o.workers = workers;
+  WindowHarness original(window, aggs, o);
+  first_half(original);
+  std::vector<std::byte> state;
+  original.op().snapshot(state);
+  original.take();
+
+  WindowHarness restored(window, aggs, o);
+  REQUIRE(restored.op().restore(state).ok());
+  second_half(original);
+  second_half(restored);
+  CHECK_FALSE(original.summaries().empty());
+  CHECK(restored.json() == original.json());
+
+  if (workers == 2) {
+    WindowOptions one = o;
+    one.workers = 1;
+    WindowHarness other(window, aggs, one);
+    CHECK_FALSE(other.op().restore(state).ok());  // saved by two workers: refused by one
+  }
+}
+
+}  // namespace vigil::test

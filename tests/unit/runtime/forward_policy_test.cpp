@@ -272,3 +272,39 @@ TEST_CASE("forward decisions allocate nothing and their state is sized from max_
 }
 
 }  // namespace vigil::test
+
+namespace vigil::test {
+
+TEST_CASE("a forward policy restored from its snapshot goes on where it was, by key name", "[runtime][forward][checkpoint]") {
+  runtime::KeyTable keys(8);
+  const auto a = *keys.intern("a");
+  const auto b = *keys.intern("b");
+  Feed feed;
+  ForwardPolicy before(deadband(1.0), 8);
+  CHECK(feed.decide(before, a.index, 10, 0, a.generation) == "F");
+  CHECK(feed.decide(before, b.index, 50, 0, b.generation) == "F");
+  CHECK(feed.decide(before, a.index, 10.5, 1, a.generation) == "-");
+  std::vector<std::byte> bytes;
+  before.snapshot(keys, bytes);
+
+  // A new process: other keys came first, so a and b get other slots.
+  runtime::KeyTable fresh(8);
+  (void)fresh.intern("z");
+  ForwardPolicy after(deadband(1.0), 8);
+  REQUIRE(after.restore(bytes, fresh).ok());
+  const auto a2 = *fresh.find("a");
+  const auto b2 = *fresh.find("b");
+  CHECK(a2.index != a.index);
+  // a's last forwarded value is 10: 10.9 is inside the band, 11.5 outside; b's is 50.
+  CHECK(feed.decide(after, a2.index, 10.9, 2, a2.generation) == "-");
+  CHECK(feed.decide(after, a2.index, 11.5, 3, a2.generation) == "F");
+  CHECK(feed.decide(after, b2.index, 50.5, 1, b2.generation) == "-");
+
+  ForwardPolicy other(alarm_above(5), 8);
+  CHECK_FALSE(other.restore(bytes, fresh).ok());  // another policy's state is refused
+  bytes.pop_back();
+  ForwardPolicy truncated(deadband(1.0), 8);
+  CHECK_FALSE(truncated.restore(bytes, fresh).ok());
+}
+
+}  // namespace vigil::test

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "pty.hpp"
 #include "source_harness.hpp"
 #include "test_support.hpp"
 #include "vigil/runtime/ingest_queue.hpp"
@@ -38,43 +39,6 @@ const runtime::SourcePlugin& serial() {
   REQUIRE(p != nullptr);
   return *p;
 }
-
-/// A pseudo-terminal: the test writes into the master, the source reads the slave by name.
-/// The test keeps its own slave fd (raw mode) open so bytes written before the source opens
-/// the device wait in the tty.
-struct Pty {
-  Pty() {
-    char name[256] = {};
-    REQUIRE(::openpty(&master, &slave, name, nullptr, nullptr) == 0);
-    path = name;
-    termios tio{};
-    REQUIRE(::tcgetattr(slave, &tio) == 0);
-    ::cfmakeraw(&tio);
-    REQUIRE(::tcsetattr(slave, TCSANOW, &tio) == 0);
-  }
-  ~Pty() { close(); }
-  Pty(const Pty&) = delete;
-  Pty& operator=(const Pty&) = delete;
-
-  void write(const std::string& bytes) const {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::write(master, bytes.data() + done, bytes.size() - done);
-      REQUIRE(n > 0);
-      done += static_cast<std::size_t>(n);
-    }
-  }
-  /// The device disappears (USB unplug): every reader gets a hang-up.
-  void close() {
-    if (slave >= 0) ::close(slave);
-    if (master >= 0) ::close(master);
-    slave = master = -1;
-  }
-
-  int master = -1;
-  int slave = -1;
-  std::string path;
-};
 
 /// Sends stderr to a file while alive, so the source's state-change logs can be checked.
 struct StderrCapture {
@@ -221,6 +185,65 @@ TEST_CASE("serial lines longer than max_line are counted and skipped to the next
   REQUIRE(f.wait_records(2));
   CHECK(f.records[1].values.at("temp") == 2);
   CHECK(f.counters().malformed.get() == 1);
+}
+
+TEST_CASE("serial malformed lines go to the dead-letter file as the device sent them and are counted",
+          "[sensors][serial][dead_letter][integration]") {
+  Pty pty;
+  TempDir dir;
+  const std::string path = dir.file("dead.jsonl");
+  SerialFixture f;
+  f.h.setup.mapping.fields = {"temp", "vib"};
+  REQUIRE(f.make(config(pty.path, "format: csv\nmax_line: 64\ndead_letter: " + path + "\n")));
+  f.start();
+  // A quoted cell that csv unescapes in place, binary garbage, a cell too many, an over-long
+  // line, and good lines around them.
+  pty.write("1.5,2\n\"1,5\",2\n\xff\xfe\x01garbage\n1,2,3\n" + std::string(100, '7') + "\n3,4\n");
+  REQUIRE(f.wait([&] { return f.records.size() == 2 && f.counters().malformed.get() == 4; }));
+  CHECK(f.records[1].values.at("temp") == 3);
+  CHECK(f.counters().dead_letters.get() == 4);
+  auto lines = split_lines(read_file(path));
+  REQUIRE(lines.size() == 4);
+  CHECK_THAT(lines[0], Contains(R"({"time":"2023-11-14T22:13:20)") &&
+                           Contains(R"("source":"plant","topic":")" + pty.path + R"(","reason":")") &&
+                           Contains(R"("size":7,"payload":"\"1,5\",2"})"));
+  CHECK_THAT(lines[1], Contains(R"("size":10,"payload_base64":"//4BZ2FyYmFnZQ=="})"));
+  CHECK_THAT(lines[2], Contains(R"("payload":"1,2,3"})"));
+  CHECK_THAT(lines[3], Contains(R"x("reason":"a line is longer than max_line (64 bytes)")x") &&
+                           Contains(R"("size":64,"payload":")" + std::string(64, '7') + "\"}"));
+
+  // A line cut off by the device going away is kept too.
+  pty.write("5,");
+  REQUIRE(f.wait([&] { return f.counters().bytes.get() == 138; }));
+  pty.close();
+  REQUIRE(f.wait([&] { return f.counters().dead_letters.get() == 5; }));
+  lines = split_lines(read_file(path));
+  REQUIRE(lines.size() == 5);
+  CHECK_THAT(lines[4], Contains(R"("reason":"the device was lost in the middle of a line")") &&
+                           Contains(R"("payload":"5,"})"));
+  CHECK(f.counters().malformed.get() == 5);
+}
+
+TEST_CASE("serial source with a dead-letter file it cannot open does not start", "[sensors][serial][dead_letter]") {
+  Pty pty;
+  SerialFixture f;
+  REQUIRE(f.make(config(pty.path, "format: kv\ndead_letter: /nonexistent-dir/dead.jsonl\n")));
+  const auto started = f.source->start(f.queue);
+  REQUIRE_FALSE(started);
+  CHECK_THAT(started.error().message, Contains("serial " + pty.path) &&
+                                          Contains("cannot open the dead-letter file /nonexistent-dir/dead.jsonl"));
+}
+
+TEST_CASE("serial config: dead_letter_max below 4 KiB and an empty dead_letter are refused",
+          "[sensors][serial][dead_letter][config]") {
+  {
+    SerialFixture f;
+    CHECK_FALSE(f.make("device: /dev/null\nformat: kv\ndead_letter: d.jsonl\ndead_letter_max: 100\n"));
+    CHECK_THAT(f.h.diag.str(), Contains("dead_letter_max"));
+  }
+  SerialFixture f;
+  CHECK_FALSE(f.make("device: /dev/null\nformat: kv\ndead_letter: \"\"\n"));
+  CHECK_THAT(f.h.diag.str(), Contains("dead_letter") && Contains("the dead-letter path is empty"));
 }
 
 TEST_CASE("serial json lines with event time from the payload, and max_future drops what is too far ahead",

@@ -53,19 +53,20 @@ struct Rows {
 
 }  // namespace
 
-TEST_CASE("a new outbox has schema version 3 with WAL journal and its three tables and both indexes", "[sync][outbox]") {
+TEST_CASE("a new outbox has schema version 4 with WAL journal and its four tables and both indexes", "[sync][outbox]") {
   vigil::test::TempDir dir;
   auto path = dir.file("outbox.db");
   open_ok(path);
 
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 3);
+  CHECK(db.integer("PRAGMA user_version") == 4);
   CHECK(db.text("PRAGMA journal_mode") == "wal");
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE type = 'table'") == 4);
   CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_eviction'") ==
         "CREATE INDEX outbox_eviction ON outbox(priority, seq)");
   CHECK(db.integer("SELECT count(*) FROM pragma_table_info('outbox') WHERE name = 'created_clock_ns'") == 1);
   CHECK(db.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") ==
-        std::vector<std::string>{"meta", "outbox", "window_marks"});
+        std::vector<std::string>{"checkpoints", "meta", "outbox", "window_marks"});
   CHECK(db.text("SELECT sql FROM sqlite_master WHERE name = 'outbox_alerts'") ==
         "CREATE INDEX outbox_alerts ON outbox(seq) WHERE priority > 0");
   CHECK(db.text("SELECT value FROM meta WHERE key = 'gateway'") == "gw1");
@@ -260,7 +261,7 @@ TEST_CASE("an outbox with a newer schema version is refused", "[sync][outbox]") 
   auto opened = Outbox::open(path, {});
   REQUIRE_FALSE(opened.ok());
   CHECK_THAT(opened.error().message,
-             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(3)"));
+             Catch::Contains(path) && Catch::Contains("schema version 7 is newer") && Catch::Contains("(4)"));
 }
 
 TEST_CASE("a file that is not a database gives a clear error", "[sync][outbox]") {
@@ -335,7 +336,7 @@ TEST_CASE("stats report the schema version and the creation time of the database
   auto outbox = open_ok(dir.file("o.db"));
   auto s = outbox->stats();
   REQUIRE(s.ok());
-  CHECK(s->schema_version == 3);
+  CHECK(s->schema_version == 4);
   vigil::test::Sqlite db(dir.file("o.db"));
   CHECK(s->created == db.text("SELECT value FROM meta WHERE key = 'created'"));
   CHECK(s->created.size() == 20);  // 2024-01-02T03:04:05Z
@@ -440,7 +441,7 @@ TEST_CASE("tail_start gives the seq the last n rows begin at, counting rows acro
   CHECK(outbox->tail_start(0).value() == 7);
 }
 
-TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open and keeps its rows",
+TEST_CASE("a version 1 outbox is upgraded to version 4 on a writable open and keeps its rows",
           "[sync][outbox]") {
   vigil::test::TempDir dir;
   const auto path = dir.file("o.db");
@@ -471,9 +472,10 @@ TEST_CASE("a version 1 outbox is upgraded to version 3 on a writable open and ke
     CHECK(inspected->stats()->schema_version == 1);  // a read-only open changes nothing
   }
   auto outbox = open_ok(path);
-  CHECK(outbox->stats()->schema_version == 3);
+  CHECK(outbox->stats()->schema_version == 4);
   vigil::test::Sqlite db(path);
-  CHECK(db.integer("PRAGMA user_version") == 3);
+  CHECK(db.integer("PRAGMA user_version") == 4);
+  CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'checkpoints'") == 1);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_alerts'") == 1);
   CHECK(db.integer("SELECT count(*) FROM sqlite_master WHERE name = 'outbox_eviction'") == 1);
   CHECK(db.column("SELECT created_clock_ns FROM outbox ORDER BY seq") == std::vector<std::string>{"0", "0", "0"});
@@ -554,4 +556,205 @@ TEST_CASE("last_seq sees rows appended through another connection", "[sync][outb
   Rows batch(0, 4);
   REQUIRE(writer->append(batch.rows).ok());
   CHECK(reader->last_seq().value() == 4);
+}
+
+namespace {
+
+vigil::runtime::Checkpoint checkpoint_of(vigil::runtime::CheckpointKind kind, std::int64_t saved,
+                                         const std::vector<std::pair<std::string, std::string>>& states) {
+  vigil::runtime::Checkpoint cp;
+  cp.kind = kind;
+  cp.saved_ns = saved;
+  for (const auto& [pipeline, bytes] : states) {
+    vigil::runtime::PipelineState p;
+    p.pipeline = pipeline;
+    p.config_hash = "hash-" + pipeline;
+    for (char c : bytes) p.state.push_back(static_cast<std::byte>(c));
+    cp.pipelines.push_back(std::move(p));
+  }
+  return cp;
+}
+
+std::string text_of(const std::vector<std::byte>& bytes) {
+  std::string out;
+  for (std::byte b : bytes) out += static_cast<char>(b);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint stored with rows is read back whole and a newer one replaces it", "[sync][outbox][checkpoint]") {
+  using vigil::runtime::CheckpointKind;
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  {
+    auto outbox = open_ok(path);
+    auto none = outbox->saved_state();
+    REQUIRE(none.ok());
+    CHECK_FALSE(none->has_checkpoint);
+    Rows batch(0, 4);
+    const auto first = checkpoint_of(CheckpointKind::periodic, 111, {{"line1", std::string("a\0b", 3)}, {"line2", "xyz"}});
+    REQUIRE(outbox->append(batch.rows, &first).ok());
+    const auto second = checkpoint_of(CheckpointKind::shutdown, 222, {{"line1", "new"}});
+    REQUIRE(outbox->append({}, &second).ok());  // a checkpoint alone, with no rows
+  }
+  auto outbox = open_ok(path);
+  auto saved = outbox->saved_state();
+  REQUIRE(saved.ok());
+  REQUIRE(saved->has_checkpoint);
+  CHECK(saved->checkpoint.kind == CheckpointKind::shutdown);
+  CHECK(saved->checkpoint.saved_ns == 222);
+  REQUIRE(saved->checkpoint.pipelines.size() == 1);  // line2's state went with the old checkpoint
+  CHECK(saved->checkpoint.pipelines[0].pipeline == "line1");
+  CHECK(saved->checkpoint.pipelines[0].config_hash == "hash-line1");
+  CHECK(text_of(saved->checkpoint.pipelines[0].state) == "new");
+  // The window marks of the rows: k0 last ended with row 2 (end 3000), k1 with row 3 (4000).
+  REQUIRE(saved->marks.size() == 2);
+  CHECK(saved->marks[0].key == "k0");
+  CHECK(saved->marks[0].last_end_ms == 3000);
+  CHECK(saved->marks[1].last_end_ms == 4000);
+  auto stats = outbox->stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->checkpoint_kind == "shutdown");
+  CHECK(stats->checkpoint_pipelines == 1);
+  CHECK(stats->checkpoint_bytes == 3);
+  CHECK(stats->checkpoint_saved_ns == 222);
+  CHECK(stats->rows == 4);
+}
+
+TEST_CASE("a failed append stores neither its rows nor its checkpoint", "[sync][outbox][checkpoint]") {
+  using vigil::runtime::CheckpointKind;
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  auto outbox = open_ok(path);
+  const auto old = checkpoint_of(CheckpointKind::periodic, 1, {{"line1", "old"}});
+  REQUIRE(outbox->append({}, &old).ok());
+  vigil::test::Sqlite db(path);
+  REQUIRE(db.exec("CREATE TRIGGER refuse BEFORE INSERT ON checkpoints "
+                  "BEGIN SELECT RAISE(ABORT, 'simulated disk error'); END") == SQLITE_OK);
+  Rows batch(0, 3);
+  const auto fresh = checkpoint_of(CheckpointKind::periodic, 2, {{"line1", "fresh"}});
+  auto failed = outbox->append(batch.rows, &fresh);
+  REQUIRE_FALSE(failed.ok());
+  CHECK_THAT(failed.error().message, Catch::Contains("checkpoint"));
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 0);
+  CHECK(db.integer("SELECT count(*) FROM window_marks") == 0);
+  CHECK(db.text("SELECT state FROM checkpoints") == "old");
+  REQUIRE(db.exec("DROP TRIGGER refuse") == SQLITE_OK);
+  auto retried = outbox->append(batch.rows, &fresh);
+  REQUIRE(retried.ok());
+  CHECK(retried->first == 1);  // the failed attempt used up no seq
+  CHECK(db.text("SELECT state FROM checkpoints") == "fresh");
+  CHECK(db.integer("SELECT count(*) FROM outbox") == 3);
+}
+
+TEST_CASE("a mark-only row moves its window mark and takes no seq", "[sync][outbox][checkpoint]") {
+  vigil::test::TempDir dir;
+  auto outbox = open_ok(dir.file("o.db"));
+  Rows batch(0, 3);
+  batch.rows[1].mark_only = true;  // k1, end 2000: emitted but kept local
+  auto range = outbox->append(batch.rows);
+  REQUIRE(range.ok());
+  CHECK(range->count == 2);
+  vigil::test::Sqlite db(dir.file("o.db"));
+  CHECK(db.column("SELECT seq || ':' || key FROM outbox ORDER BY seq") == std::vector<std::string>{"1:k0", "2:k0"});
+  CHECK(db.column("SELECT key || ':' || last_end_ms FROM window_marks ORDER BY key") ==
+        std::vector<std::string>{"k0:3000", "k1:2000"});
+}
+
+namespace {
+
+// Opens `path` as the summary writer on boot `boot`.
+std::unique_ptr<Outbox> open_writer(const std::string& path, const std::string& boot, bool full = false) {
+  return open_ok(path, {.gateway = "gw1", .durability_full = full, .boot_id = boot, .writer = true});
+}
+
+// The files of a WAL database as they are now (what a disk holds after a power cut that lost
+// everything written later).
+struct DiskImage {
+  explicit DiskImage(const std::string& path) : path_(path) {
+    for (const char* suffix : {"", "-wal"}) {
+      const std::string from = path + suffix;
+      if (std::filesystem::exists(from)) std::filesystem::copy_file(from, path + suffix + ".image",
+                                                                    std::filesystem::copy_options::overwrite_existing);
+    }
+  }
+  void restore() const {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+    for (const char* suffix : {"", "-wal"})
+      if (std::filesystem::exists(path_ + suffix + ".image"))
+        std::filesystem::copy_file(path_ + suffix + ".image", path_ + suffix);
+  }
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_CASE("after a power loss under durability normal a writer skips seqs so none is reused", "[sync][outbox][power]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  std::unique_ptr<DiskImage> image;
+  {
+    auto outbox = open_writer(path, "boot-A");
+    Rows first(0, 5);
+    REQUIRE(outbox->append(first.rows).ok());
+    image = std::make_unique<DiskImage>(path);  // seqs 1..5 reached the disk
+    Rows lost(5, 5);
+    auto range = outbox->append(lost.rows);  // 6..10: committed, maybe published, then lost
+    REQUIRE(range.ok());
+    CHECK(range->last() == 10);
+  }
+  image->restore();  // the power cut: the writer never closed, the last commits are gone
+  auto outbox = open_writer(path, "boot-B");
+  const auto skipped = outbox->skipped_after_power_loss();
+  CHECK(skipped.first == 6);
+  CHECK(skipped.count == 1'000'000);
+  Rows next(10, 1);
+  auto range = outbox->append(next.rows);
+  REQUIRE(range.ok());
+  CHECK(range->first > 10);
+  CHECK(range->first == 1'000'007);  // after the skipped seqs and the gap record's own seq
+  vigil::test::Sqlite db(path);
+  CHECK(db.text("SELECT payload FROM outbox WHERE format = 'gap'") ==
+        R"({"first":6,"last":1000005,"rows":0,"bytes":0,"reason":"power_loss"})");
+  CHECK(db.integer("SELECT seq FROM outbox WHERE format = 'gap'") == 1'000'006);
+  CHECK(db.integer("SELECT priority FROM outbox WHERE format = 'gap'") == vigil::sync::kGapPriority);
+}
+
+TEST_CASE("a writer skips no seq after a clean close or a kill within the same boot or under durability full",
+          "[sync][outbox][power]") {
+  vigil::test::TempDir dir;
+  const auto path = dir.file("o.db");
+  Rows rows(0, 3);
+  SECTION("killed, same boot") {
+    std::unique_ptr<DiskImage> image;
+    {
+      auto outbox = open_writer(path, "boot-A");
+      REQUIRE(outbox->append(rows.rows).ok());
+      image = std::make_unique<DiskImage>(path);
+    }
+    image->restore();  // as a kill -9 leaves it: "open", but the page cache kept every commit
+    CHECK(open_writer(path, "boot-A")->skipped_after_power_loss().count == 0);
+  }
+  SECTION("closed cleanly, rebooted") {
+    REQUIRE(open_writer(path, "boot-A")->append(rows.rows).ok());
+    auto outbox = open_writer(path, "boot-B");
+    CHECK(outbox->skipped_after_power_loss().count == 0);
+    CHECK(outbox->append(rows.rows)->first == 4);
+  }
+  SECTION("durability full, rebooted") {
+    std::unique_ptr<DiskImage> image;
+    {
+      auto outbox = open_writer(path, "boot-A", true);
+      REQUIRE(outbox->append(rows.rows).ok());
+      image = std::make_unique<DiskImage>(path);
+    }
+    image->restore();
+    CHECK(open_writer(path, "boot-B", true)->skipped_after_power_loss().count == 0);
+  }
+  SECTION("a reader never claims the outbox") {
+    { REQUIRE(open_ok(path)->append(rows.rows).ok()); }
+    vigil::test::Sqlite db(path);
+    CHECK(db.integer("SELECT count(*) FROM meta WHERE key = 'writer'") == 0);
+  }
 }

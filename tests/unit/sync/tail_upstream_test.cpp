@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -94,6 +95,24 @@ class Publisher {
   mqtt::async_client client_;
 };
 
+/// Builds and starts the outputs of `yaml` (an `outputs:` block) for gateway gw1 in `dir`.
+std::vector<std::unique_ptr<runtime::Output>> start_outputs(const std::string& yaml, const TempDir& dir) {
+  auto parsed = runtime::load_config_text(yaml, "test.yaml", dir.path());
+  REQUIRE(parsed.ok());
+  std::vector<std::unique_ptr<runtime::Output>> outputs;
+  runtime::Diagnostics diag;
+  for (const auto& [name, node] : parsed->members) {
+    const auto* plugin = sync_registry().output(name);
+    runtime::OutputSetup setup{runtime::Block(&node, plugin->keys), "gw1", dir.path(), "outputs." + name, &diag,
+                               &parsed.value()};
+    outputs.push_back(plugin->make(setup));
+    INFO(diag.str());
+    REQUIRE(outputs.back() != nullptr);
+    REQUIRE(outputs.back()->start().ok());
+  }
+  return outputs;
+}
+
 std::string flat(std::int64_t seq, const std::string& epoch = "00000000000000aa") {
   SummaryMaker maker;
   sync::FlatSummaryEncoder encoder;
@@ -165,19 +184,7 @@ TEST_CASE("tail-upstream reports seqs the gateway evicted apart from gaps and ex
   }
   Tail tail({"--broker", broker.uri(), "--count", std::to_string(kept)});
   tail.wait_subscribed();
-  auto parsed = runtime::load_config_text("outbox: {path: o.db}\nupstream: {broker: \"" + broker.uri() + "\"}\n",
-                                          "test.yaml", dir.path());
-  REQUIRE(parsed.ok());
-  std::vector<std::unique_ptr<runtime::Output>> outputs;
-  runtime::Diagnostics diag;
-  for (const auto& [name, node] : parsed->members) {
-    const auto* plugin = sync_registry().output(name);
-    runtime::OutputSetup setup{runtime::Block(&node, plugin->keys), "gw1", dir.path(), "outputs." + name, &diag,
-                               &parsed.value()};
-    outputs.push_back(plugin->make(setup));
-    REQUIRE(outputs.back() != nullptr);
-    REQUIRE(outputs.back()->start().ok());
-  }
+  auto outputs = start_outputs("outbox: {path: o.db}\nupstream: {broker: \"" + broker.uri() + "\"}\n", dir);
   // The gap records take the alert lane, so they arrive before the last summary.
   CHECK(tail.join() == 0);
   for (auto& o : outputs) o->stop();
@@ -236,24 +243,81 @@ TEST_CASE("tail-upstream receives what the upstream output sends: every seq once
   }
   Tail tail({"--broker", broker.uri(), "--count", "300"});
   tail.wait_subscribed();
-  auto parsed = runtime::load_config_text("outbox: {path: o.db}\nupstream: {broker: \"" + broker.uri() + "\"}\n",
-                                          "test.yaml", dir.path());
-  REQUIRE(parsed.ok());
-  std::vector<std::unique_ptr<runtime::Output>> outputs;
-  runtime::Diagnostics diag;
-  for (const auto& [name, node] : parsed->members) {
-    const auto* plugin = sync_registry().output(name);
-    runtime::OutputSetup setup{runtime::Block(&node, plugin->keys), "gw1", dir.path(), "outputs." + name, &diag,
-                               &parsed.value()};
-    outputs.push_back(plugin->make(setup));
-    REQUIRE(outputs.back() != nullptr);
-    REQUIRE(outputs.back()->start().ok());
-  }
+  auto outputs = start_outputs("outbox: {path: o.db}\nupstream: {broker: \"" + broker.uri() + "\"}\n", dir);
   for (std::uint64_t i = 0; i < 300; ++i) outputs[0]->emit(maker.make(i));
   CHECK(tail.join() == 0);
   for (auto& o : outputs) o->stop();
   CHECK(split_lines(tail.out()).size() == 300);
   CHECK_THAT(tail.err(), Contains(": seq 1..300, 300 summaries, 0 duplicates, no gaps"));
+}
+
+TEST_CASE("tail-upstream over TLS with a client certificate and a password receives every seq the upstream output sends",
+          "[sync][tail_upstream][upstream][broker][integration][tls]") {
+  TempDir certs;
+  make_test_certificates(certs, "IP:127.0.0.1,DNS:localhost");
+  MosquittoOptions options = tls_broker_options(certs);
+  options.username = "hq";
+  options.password = "hq pass";
+  MosquittoBroker broker(options);
+  REQUIRE(broker.uri().starts_with("ssl://"));
+  REQUIRE(::setenv("VIGIL_TEST_TAIL_PASSWORD", "hq pass", 1) == 0);
+  TempDir dir;
+  {
+    auto outbox = sync::Outbox::open(dir.file("o.db"), sync::OutboxOptions{.gateway = "gw1"});
+    REQUIRE(outbox.ok());
+  }
+  Tail tail({"--broker", broker.uri(), "--count", "20", "--ca-file", certs.file("ca.pem"), "--cert-file",
+             certs.file("client.pem"), "--key-file=" + certs.file("client.key"), "--username", "hq",
+             "--password-env", "VIGIL_TEST_TAIL_PASSWORD"});
+  tail.wait_subscribed();
+  auto outputs = start_outputs("outbox: {path: o.db}\nupstream: {broker: \"" + broker.uri() + "\", ca_file: " +
+                                   certs.file("ca.pem") + ", cert_file: " + certs.file("client.pem") +
+                                   ", key_file: " + certs.file("client.key") + ", username: hq, password: hq pass}\n",
+                               dir);
+  SummaryMaker maker;
+  for (std::uint64_t i = 0; i < 20; ++i) outputs[0]->emit(maker.make(i));
+  CHECK(tail.join() == 0);
+  for (auto& o : outputs) o->stop();
+  CHECK(split_lines(tail.out()).size() == 20);
+  CHECK_THAT(tail.err(), Contains(": seq 1..20, 20 summaries, 0 duplicates, no gaps"));
+}
+
+TEST_CASE("tail-upstream refuses a broker certificate for another host name unless --no-verify",
+          "[sync][tail_upstream][broker][integration][tls]") {
+  TempDir certs;
+  make_test_certificates(certs, "DNS:wrong.example");
+  MosquittoBroker broker(tls_broker_options(certs, false));
+  {
+    Tail rejected({"--broker", broker.uri(), "--ca-file", certs.file("ca.pem"), "--for", "1s"});
+    CHECK(rejected.join() == 1);
+    CHECK_THAT(rejected.err(), Contains("cannot connect") && Contains("name the host of --broker") && !Contains("subscribed to"));
+  }
+  Tail accepted({"--broker", broker.uri(), "--ca-file", certs.file("ca.pem"), "--no-verify", "--for", "1s"});
+  CHECK(accepted.join() == 0);
+  CHECK_THAT(accepted.err(), Contains("subscribed to vigil/#"));
+}
+
+TEST_CASE("tail-upstream TLS and credential options are checked before connecting", "[sync][tail_upstream]") {
+  std::atomic<bool> stop{false};
+  TempDir dir;
+  std::FILE* err = std::fopen(dir.file("err.txt").c_str(), "w");
+  REQUIRE(err != nullptr);
+  const std::string file = dir.file("err.txt");
+  const std::vector<std::string> tls_on_tcp = {"--broker", "tcp://127.0.0.1:1", "--cert-file", file, "--key-file", file};
+  const std::vector<std::string> unset = {"--broker", "tcp://127.0.0.1:1", "--username", "u", "--password-env",
+                                          "VIGIL_TEST_UNSET_PASSWORD"};
+  const std::vector<std::string> no_user = {"--broker", "tcp://127.0.0.1:1", "--password-env", "HOME"};
+  const std::vector<std::string> bad_scheme = {"--broker", "http://127.0.0.1:1"};
+  CHECK(sync::tail_upstream_command(tls_on_tcp, stop, stdout, err) == 2);
+  CHECK(sync::tail_upstream_command(unset, stop, stdout, err) == 2);
+  CHECK(sync::tail_upstream_command(no_user, stop, stdout, err) == 2);
+  CHECK(sync::tail_upstream_command(bad_scheme, stop, stdout, err) == 2);
+  std::fclose(err);
+  const std::string text = read_file(file);
+  CHECK_THAT(text, Contains("--cert-file applies to ssl:// brokers only"));
+  CHECK_THAT(text, Contains("VIGIL_TEST_UNSET_PASSWORD is not set"));
+  CHECK_THAT(text, Contains("a password needs a user name"));
+  CHECK_THAT(text, Contains("\"http://127.0.0.1:1\" is not a broker address"));
 }
 
 TEST_CASE("tail-upstream without --broker is a usage error", "[sync][tail_upstream]") {

@@ -496,48 +496,6 @@ TEST_CASE("an unreadable outbox row is skipped, counted and deleted; the rows ar
 
 namespace {
 
-/// A CA, a broker certificate for `host_san` (subjectAltName) and a client certificate, made
-/// with the openssl command line in `dir`.
-void make_certificates(const TempDir& dir, const std::string& host_san) {
-  std::string openssl;
-  for (const char* d : {"/usr/bin", "/usr/local/bin", "/bin"})
-    if (::access((std::string(d) + "/openssl").c_str(), X_OK) == 0) openssl = std::string(d) + "/openssl";
-  if (openssl.empty()) FAIL("the openssl command is not installed; TLS tests need it: apt-get install openssl");
-  auto run = [&](std::vector<std::string> argv) {
-    argv[0] = openssl;
-    auto r = run_process(argv, 60'000);
-    INFO(r.err);
-    REQUIRE(r.exit_code == 0);
-  };
-  const std::string ec = "ec";
-  run({"openssl", "req", "-x509", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-       "-keyout", dir.file("ca.key"), "-out", dir.file("ca.pem"), "-days", "2", "-subj", "/CN=vigil test CA"});
-  write_file(dir.file("server.ext"), "subjectAltName=" + host_san + "\n");
-  write_file(dir.file("client.ext"), "extendedKeyUsage=clientAuth\n");
-  for (const std::string name : {"server", "client"}) {
-    run({"openssl", "req", "-newkey", ec, "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
-         dir.file(name + ".key"), "-out", dir.file(name + ".csr"), "-subj", "/CN=vigil-test-" + name});
-    run({"openssl", "x509", "-req", "-in", dir.file(name + ".csr"), "-CA", dir.file("ca.pem"), "-CAkey",
-         dir.file("ca.key"), "-CAcreateserial", "-out", dir.file(name + ".pem"), "-days", "2", "-extfile",
-         dir.file(name + ".ext")});
-  }
-  // A broker started as root reads its files after dropping to its own user.
-  namespace fs = std::filesystem;
-  fs::permissions(dir.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
-  for (const auto& entry : fs::directory_iterator(dir.path()))
-    fs::permissions(entry.path(), fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-                                      fs::perms::others_read);
-}
-
-MosquittoOptions tls_broker(const TempDir& certs) {
-  MosquittoOptions o;
-  o.ca_file = certs.file("ca.pem");
-  o.cert_file = certs.file("server.pem");
-  o.key_file = certs.file("server.key");
-  o.require_certificate = true;
-  return o;
-}
-
 std::string tls_yaml(const MosquittoBroker& broker, const TempDir& certs, const std::string& extra = {}) {
   return upstream_yaml(broker.uri(), ", ca_file: " + certs.file("ca.pem") + ", cert_file: " +
                                          certs.file("client.pem") + ", key_file: " + certs.file("client.key") + extra);
@@ -548,8 +506,8 @@ std::string tls_yaml(const MosquittoBroker& broker, const TempDir& certs, const 
 TEST_CASE("upstream over TLS with a client certificate delivers and empties the outbox",
           "[sync][upstream][broker][integration][tls]") {
   TempDir certs;
-  make_certificates(certs, "IP:127.0.0.1,DNS:localhost");
-  MosquittoBroker broker(tls_broker(certs));
+  make_test_certificates(certs, "IP:127.0.0.1,DNS:localhost");
+  MosquittoBroker broker(tls_broker_options(certs));
   REQUIRE(broker.uri().starts_with("ssl://"));
   TempDir dir;
   SummaryMaker maker;
@@ -565,8 +523,8 @@ TEST_CASE("upstream over TLS with a client certificate delivers and empties the 
 TEST_CASE("a broker certificate for another host name is rejected unless verify is off",
           "[sync][upstream][broker][integration][tls]") {
   TempDir certs;
-  make_certificates(certs, "DNS:wrong.example");
-  MosquittoBroker broker(tls_broker(certs));
+  make_test_certificates(certs, "DNS:wrong.example");
+  MosquittoBroker broker(tls_broker_options(certs));
   TempDir dir;
   SummaryMaker maker;
   append_rows(dir.file("o.db"), maker, 0, 5);

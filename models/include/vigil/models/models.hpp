@@ -1,11 +1,10 @@
 #pragma once
-// Predictive-maintenance models over window feature vectors. The registry learns about
-// models once they exist; until then a pipeline has no `model:` key.
+// Predictive-maintenance models over window feature vectors, as `model:` plugins of pipelines.
 #include "vigil/runtime/plugin.hpp"
 
 namespace vigil::models {
 
-/// Registers every built-in model with `registry` (none yet).
+/// Registers every built-in model with `registry`: pca_anomaly, mahalanobis, ewma, cusum.
 void register_models(runtime::Registry& registry);
 
 }  // namespace vigil::models

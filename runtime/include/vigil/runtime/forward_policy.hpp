@@ -3,9 +3,12 @@
 // priority. Every summary still reaches every output; outputs read Summary::forward.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "vigil/runtime/counter.hpp"
+#include "vigil/runtime/key_table.hpp"
+#include "vigil/runtime/result.hpp"
 #include "vigil/runtime/summary.hpp"
 
 namespace vigil::runtime {
@@ -59,6 +62,11 @@ class ForwardPolicy {
 
   const ForwardSettings& settings() const noexcept { return settings_; }
   const ForwardCounters& counters() const noexcept { return counters_; }
+  /// Appends the per-key state (key names, not slots) for a checkpoint.
+  void snapshot(const KeyTable& keys, std::vector<std::byte>& out) const;
+  /// Reads what snapshot() wrote, interning the keys; an error leaves the policy as it was built.
+  Result<void> restore(std::span<const std::byte> in, KeyTable& keys);
+
   /// Bytes of per-key state allocated at construction.
   std::size_t state_bytes() const noexcept { return keys_.size() * sizeof(KeyState); }
 

@@ -71,7 +71,7 @@ class IngestQueue {
     void operator()(Event* ring) const noexcept;
   };
   // Zeroed pages from calloc: memory is resident only up to the fill level reached, not the
-  // whole capacity from the start (65536 events are 2 MiB).
+  // whole capacity from the start (65536 events are 2 MiB); pop() rewinds an empty ring to 0.
   std::unique_ptr<Event[], FreeRing> ring_;
   std::size_t capacity_;
   std::size_t head_ = 0;  // next to pop

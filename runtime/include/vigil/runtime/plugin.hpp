@@ -1,5 +1,5 @@
 #pragma once
-// The three kinds of plugin (source, window operator, output), what each factory receives,
+// The kinds of plugin (source, window operator, model, output), what each factory receives,
 // and the registry that names them. Built-ins register in one explicit function per module.
 #include <cstddef>
 #include <cstdint>
@@ -10,10 +10,12 @@
 #include <string_view>
 #include <vector>
 
+#include "vigil/runtime/checkpoint.hpp"
 #include "vigil/runtime/config_keys.hpp"
 #include "vigil/runtime/counter.hpp"
 #include "vigil/runtime/ingest_queue.hpp"
 #include "vigil/runtime/key_table.hpp"
+#include "vigil/runtime/model.hpp"
 #include "vigil/runtime/summary.hpp"
 
 namespace vigil::runtime {
@@ -194,6 +196,16 @@ class Output : public SummarySink {
   /// Payload bytes this output has sent upstream (published to a broker); 0 for local outputs.
   /// Any thread.
   virtual std::uint64_t bytes_forwarded() const noexcept { return 0; }
+
+  /// Window-state checkpoints (the outbox keeps them). How often the engine should take one;
+  /// 0: this output keeps none.
+  virtual Nanos checkpoint_interval() const noexcept { return 0; }
+  /// After start(): the checkpoint and window marks the previous run left (once; later calls
+  /// return nothing).
+  virtual SavedState take_saved_state() { return {}; }
+  /// Stores `checkpoint` in the same transaction as every summary emitted before this call.
+  /// A newer checkpoint replaces one not yet written. Pipeline thread.
+  virtual void save_checkpoint(Checkpoint&& checkpoint) noexcept { (void)checkpoint; }
 };
 
 using SourceFactory = std::unique_ptr<Source> (*)(const SourceSetup&);
@@ -231,21 +243,26 @@ class Registry {
   void add(const SourcePlugin& p) { sources_.push_back(p); }
   void add(const WindowPlugin& p) { windows_.push_back(p); }
   void add(const OutputPlugin& p) { outputs_.push_back(p); }
+  void add(const ModelPlugin& p) { models_.push_back(p); }
   const SourcePlugin* source(std::string_view name) const noexcept;
   const WindowPlugin* window(std::string_view name) const noexcept;
   const OutputPlugin* output(std::string_view name) const noexcept;
+  const ModelPlugin* model(std::string_view name) const noexcept;
   std::span<const SourcePlugin> sources() const noexcept { return sources_; }
   std::span<const WindowPlugin> windows() const noexcept { return windows_; }
   std::span<const OutputPlugin> outputs() const noexcept { return outputs_; }
+  std::span<const ModelPlugin> models() const noexcept { return models_; }
   /// "a, b, c" for "did you mean" messages.
   std::string source_names() const;
   std::string window_names() const;
   std::string output_names() const;
+  std::string model_names() const;
 
  private:
   std::vector<SourcePlugin> sources_;
   std::vector<WindowPlugin> windows_;
   std::vector<OutputPlugin> outputs_;
+  std::vector<ModelPlugin> models_;
 };
 
 }  // namespace vigil::runtime

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "vigil/runtime/summary.hpp"
+#include "vigil/runtime/zeroed_array.hpp"
 
 namespace vigil::runtime {
 
@@ -20,9 +21,10 @@ class SummaryBuffer final : public SummarySink {
   std::size_t size() const noexcept { return size_; }
 
  private:
-  std::vector<Summary> entries_;
-  std::vector<double> values_;
-  std::vector<std::uint32_t> order_;
+  // Each entry is written before it is read; zeroed arrays keep the unused capacity non-resident.
+  ZeroedArray<Summary> entries_;
+  ZeroedArray<double> values_;
+  ZeroedArray<std::uint32_t> order_;
   std::size_t max_columns_;
   std::size_t size_ = 0;
   SummarySink* next_;

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vigil/runtime/checkpoint.hpp"
 #include "vigil/runtime/result.hpp"
 #include "vigil/runtime/time.hpp"
 
@@ -32,6 +33,13 @@ struct OutboxOptions {
   /// Id of the running boot (default: the kernel's boot_id); with it, the outbox clock also
   /// counts the time Vigil was stopped within one boot.
   std::string boot_id = {};
+  /// This connection appends summaries (the outbox output; not the publisher or `vigil
+  /// outbox`): it records, synced, that it has the file open and on which boot, and a clean
+  /// close records that it closed. Opening after a writer of another boot that did not close,
+  /// under durability normal (a power cut may have rolled back commits whose rows were already
+  /// published), skips a million seqs, so none is ever reused, with a gap record
+  /// (reason "power_loss").
+  bool writer = false;
 };
 
 /// Priority of gap records: rows the outbox writes itself to say which seqs it evicted. Above
@@ -59,6 +67,9 @@ struct OutboxRow {
   std::string_view payload;
   std::int64_t created_ns = 0;  ///< wall time the summary was emitted
   std::uint8_t flags = 0;       ///< runtime::SummaryFlags
+  /// Only moves the (pipeline, key) window mark to end_ms: a summary that was emitted but not
+  /// stored (its pipeline's forward policy kept it local). Gets no seq.
+  bool mark_only = false;
 };
 
 /// A stored row, read back by tail() and for_each().
@@ -76,12 +87,7 @@ struct OutboxRecord {
   std::uint8_t flags = 0;
 };
 
-/// The last window end stored for one (pipeline, key).
-struct WindowMark {
-  std::string pipeline;
-  std::string key;
-  std::int64_t last_end_ms = 0;
-};
+using runtime::WindowMark;
 
 /// Seqs given to the rows of one append(); empty (count 0) when nothing was appended.
 struct SeqRange {
@@ -104,6 +110,10 @@ struct OutboxStats {
   int schema_version = 0;  ///< `PRAGMA user_version` of the file
   EvictionStats evicted;   ///< every eviction since the database was created
   std::uint64_t used_bytes = 0;  ///< bytes of the database's pages in use (what max_bytes bounds)
+  std::uint64_t checkpoint_pipelines = 0;  ///< pipelines in the stored window-state checkpoint
+  std::uint64_t checkpoint_bytes = 0;      ///< bytes of their state
+  std::int64_t checkpoint_saved_ns = 0;    ///< wall clock when it was taken; 0: none stored
+  std::string checkpoint_kind;             ///< "periodic" or "shutdown"; empty: none stored
 };
 
 /// An open outbox database. Rows get a seq that only ever grows, also across restarts and
@@ -114,7 +124,8 @@ class Outbox {
   /// Schema version written to `PRAGMA user_version`; newer databases are refused, older ones
   /// are upgraded in one transaction when opened writable (1 -> 2: index of the alert lane).
   /// 2 -> 3: created_clock_ns (the outbox clock, for max_age) and an eviction-order index.
-  static constexpr int kSchemaVersion = 3;
+  /// 3 -> 4: table checkpoints (window state saved with the rows).
+  static constexpr int kSchemaVersion = 4;
 
   /// Which rows the upstream publisher reads: routine summaries (priority 0) or alerts
   /// (priority > 0), each in seq order. Rows of priority -1 (kept local) are in neither.
@@ -130,10 +141,12 @@ class Outbox {
   Outbox& operator=(const Outbox&) = delete;
 
   /// Stores `rows` and their window marks in one transaction, evicting (in the same
-  /// transaction) what max_bytes and max_age require, with a gap record per eviction pass. On
-  /// any error (disk full, I/O error, read-only, locked) the transaction is rolled back, nothing
-  /// is stored or evicted and no seq is used up; the caller keeps the rows and retries later.
-  runtime::Result<SeqRange> append(std::span<const OutboxRow> rows);
+  /// transaction) what max_bytes and max_age require, with a gap record per eviction pass. With
+  /// `checkpoint`, it replaces the stored checkpoint in the same transaction. On any error
+  /// (disk full, I/O error, read-only, locked) the transaction is rolled back, nothing is stored
+  /// or evicted and no seq is used up; the caller keeps the rows and retries later.
+  runtime::Result<SeqRange> append(std::span<const OutboxRow> rows,
+                                   const runtime::Checkpoint* checkpoint = nullptr);
   /// Evicts what max_bytes and max_age require now, in one transaction (nothing when within
   /// bounds); for a writer with nothing to append. Returns what this call evicted.
   runtime::Result<EvictionStats> enforce_bounds();
@@ -170,6 +183,12 @@ class Outbox {
   runtime::Result<std::int64_t> last_seq();
   /// Every stored window mark, ordered by pipeline and key.
   runtime::Result<std::vector<WindowMark>> window_marks() const;
+  /// The stored checkpoint (if any) and every window mark, for a restart.
+  runtime::Result<runtime::SavedState> saved_state() const;
+
+  /// The seqs skipped when this writer opened the outbox after a suspected power loss (count 0:
+  /// none).
+  SeqRange skipped_after_power_loss() const noexcept;
 
   /// Random 64-bit id (16 hex digits) made when the database was created.
   const std::string& epoch() const noexcept;

@@ -1,0 +1,74 @@
+#pragma once
+// The models of one pipeline, run in order on every summary before the forward policy: each
+// model reads window columns and the outputs of the models before it and appends its own.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vigil/runtime/counter.hpp"
+#include "vigil/runtime/key_table.hpp"
+#include "vigil/runtime/plugin.hpp"
+#include "vigil/runtime/summary.hpp"
+
+namespace vigil::runtime {
+
+/// Summaries seen by a chain (pipeline thread writes, any thread reads).
+struct ModelChainCounters {
+  Counter scored;    ///< every model scored the summary
+  Counter learning;  ///< a model put the summary's vector into its key's baseline (outputs NaN)
+  Counter skipped;   ///< late, or a feature was NaN: not learned, not scored (outputs NaN)
+  Counter unfit;     ///< a key's frozen baseline gave no model (e.g. every feature constant)
+};
+
+/// A pipeline's `model:` block, built at load with per-key state for limits.max_keys slots.
+/// apply() runs on the pipeline thread, is noexcept and allocates nothing once keys are fitted.
+class ModelChain {
+ public:
+  /// Builds the chain of `node` (one map or a list of maps) for summaries of `schema`. Every
+  /// problem goes into `diag` as file:line:column (unknown type, key or column, duplicate output
+  /// names, state beyond limits.max_state together with the window's `window_state_bytes`);
+  /// nullptr then.
+  static std::unique_ptr<ModelChain> build(const ConfigNode& node, const SummarySchema& schema,
+                                           const Registry& registry, const Limits& limits,
+                                           std::size_t window_state_bytes, const std::string& path,
+                                           Diagnostics& diag);
+  ~ModelChain();
+  ModelChain(const ModelChain&) = delete;
+  ModelChain& operator=(const ModelChain&) = delete;
+
+  /// Copies the summary's values into the chain's buffer, runs every model for the summary's key
+  /// and points `s.values` and `s.schema` at the buffer and the extended schema. Late summaries
+  /// (kLate) and vectors with a NaN feature are neither learned nor scored: their outputs are NaN.
+  /// A key slot taken by a new key (new generation) starts learning afresh.
+  void apply(Summary& s) noexcept;
+
+  /// The pipeline's columns followed by every model's outputs (with `as:` prefixes).
+  const SummarySchema& schema() const noexcept { return schema_; }
+  const ModelChainCounters& counters() const noexcept { return counters_; }
+  /// Bytes of per-key state (every slot, fitted models at their fitted size).
+  std::size_t state_bytes() const noexcept;
+  /// Appends every live key's state (by key name) for a checkpoint.
+  void snapshot(const KeyTable& keys, std::vector<std::byte>& out) const;
+  /// Reads what snapshot() wrote, interning the keys. On an error the chain may be half
+  /// restored: call clear().
+  Result<void> restore(std::span<const std::byte> in, KeyTable& keys);
+  /// Forgets every key: all learn again.
+  void clear() noexcept;
+
+ private:
+  struct Stage;
+  ModelChain();
+  SummarySchema schema_;
+  std::size_t window_columns_ = 0;
+  std::vector<Stage> stages_;
+  std::vector<double> values_;  // the window's columns, then every output
+  std::vector<double> x_;       // one stage's gathered features
+  std::vector<std::uint32_t> generation_;  // per key slot
+  std::vector<unsigned char> seen_;        // per key slot: a summary of this generation was applied
+  ModelChainCounters counters_;
+};
+
+}  // namespace vigil::runtime

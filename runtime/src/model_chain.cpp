@@ -1,0 +1,349 @@
+#include "vigil/runtime/model_chain.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace vigil::runtime {
+namespace {
+
+constexpr ConfigKey kBaselineKeys[] = {
+    {"learn", KeyType::integer, Required::yes, {},
+     "Learn each key's baseline from its first N feature vectors (windows), then freeze it and fit the model.",
+     2, 1'000'000},
+};
+constexpr ConfigKey kModelCommonKeys[] = {
+    {"type", KeyType::string, Required::yes, {}, "Model type: pca_anomaly, mahalanobis, ewma or cusum."},
+    {"baseline", KeyType::object, Required::yes, {},
+     "Where the in-control baseline comes from: `{learn: N}` learns it on the device, per key.", kNoMin, kNoMax, {},
+     kBaselineKeys},
+    {"as", KeyType::string, Required::no, {},
+     "Prefix of this model's output columns (`as: vib` gives vib_anomaly); needed when two models of the chain "
+     "would write the same column."},
+};
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::uint32_t kChainMagic = 0x564d4331;  // "VMC1"
+
+template <class T>
+void put(std::vector<std::byte>& out, const T& v) {
+  const auto* p = reinterpret_cast<const std::byte*>(&v);
+  out.insert(out.end(), p, p + sizeof(T));
+}
+
+template <class T>
+bool get(std::span<const std::byte>& in, T& v) {
+  if (in.size() < sizeof(T)) return false;
+  std::memcpy(&v, in.data(), sizeof(T));
+  in = in.subspan(sizeof(T));
+  return true;
+}
+
+std::string mib(double bytes) {
+  if (bytes < 1024.0 * 1024.0) return std::to_string(static_cast<long long>(bytes / 1024.0 + 0.5)) + " KiB";
+  return std::to_string(static_cast<long long>(bytes / (1024.0 * 1024.0) + 0.5)) + " MiB";
+}
+
+std::string column_list(const std::vector<std::string>& columns) {
+  std::string out;
+  for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c;
+  return out.empty() ? "(none)" : out;
+}
+
+bool declares(std::span<const ConfigKey> keys, std::string_view name) {
+  return std::any_of(keys.begin(), keys.end(), [&](const ConfigKey& k) { return k.name == name; });
+}
+
+}  // namespace
+
+std::span<const ConfigKey> model_common_keys() noexcept { return kModelCommonKeys; }
+
+struct ModelChain::Stage {
+  std::string type;
+  std::unique_ptr<Model> model;
+  std::vector<std::uint16_t> inputs;  // column indices into values_
+  std::size_t first_output = 0;       // index into values_
+  std::size_t outputs = 0;
+};
+
+ModelChain::ModelChain() = default;
+ModelChain::~ModelChain() = default;
+
+std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const SummarySchema& schema,
+                                              const Registry& registry, const Limits& limits,
+                                              std::size_t window_state_bytes, const std::string& path,
+                                              Diagnostics& diag) {
+  const std::size_t before = diag.lines().size();
+  std::vector<const ConfigNode*> items;
+  if (node.is_map()) {
+    items.push_back(&node);
+  } else if (node.is_sequence() && !node.items.empty()) {
+    for (const auto& item : node.items) items.push_back(&item);
+  } else {
+    diag.error(node.mark, path + ".model",
+               "expected a model map such as {type: pca_anomaly, baseline: {learn: 400}} or a list of them "
+               "(a chain); model types: " + registry.model_names());
+    return nullptr;
+  }
+
+  std::unique_ptr<ModelChain> chain(new ModelChain());
+  chain->schema_ = schema;
+  chain->window_columns_ = schema.columns.size();
+  // Column name -> which model wrote it (empty: the window), for duplicate messages.
+  std::vector<std::string> written_by(schema.columns.size());
+  struct Pending {
+    const ModelPlugin* plugin = nullptr;
+    std::vector<ConfigKey> keys;
+    ModelSetup setup;
+    std::vector<std::uint16_t> inputs;
+    std::size_t first_output = 0;
+  };
+  std::vector<Pending> pending;
+  std::size_t key_bytes = 0;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const ConfigNode& item = *items[i];
+    const std::string where = path + ".model" + (node.is_sequence() ? "[" + std::to_string(i) + "]" : "");
+    if (!item.is_map()) {
+      diag.error(item.mark, where, "expected a model map such as {type: pca_anomaly, baseline: {learn: 400}}");
+      continue;
+    }
+    const ConfigNode* type = item.find("type");
+    const ModelPlugin* plugin = nullptr;
+    if (!type || !type->is_scalar()) {
+      diag.error(item.mark, where, "missing key \"type\"; model types: " + registry.model_names());
+      continue;
+    }
+    plugin = registry.model(type->scalar);
+    if (!plugin) {
+      diag.error(type->mark, where + ".type",
+                 "unknown model type \"" + type->scalar + "\"; model types: " + registry.model_names());
+      continue;
+    }
+    Pending p;
+    p.plugin = plugin;
+    p.keys.assign(std::begin(kModelCommonKeys), std::end(kModelCommonKeys));
+    p.keys.insert(p.keys.end(), plugin->keys.begin(), plugin->keys.end());
+    const std::size_t at = diag.lines().size();
+    validate_block(item, p.keys, where, diag);
+    if (diag.lines().size() != at) continue;
+    Block b(&item, p.keys);
+
+    // Features: names of columns before this model (window columns and earlier outputs).
+    std::vector<const ConfigNode*> names;
+    if (declares(plugin->keys, "feature")) {
+      names.push_back(b.node("feature"));
+    } else if (const ConfigNode* list = b.node("features")) {
+      if (list->is_scalar()) names.push_back(list);
+      for (const auto& f : list->items) names.push_back(&f);
+      if (names.empty()) diag.error(list->mark, where + ".features", "lists no column; columns: " + column_list(chain->schema_.columns));
+    } else {
+      // Default: every column of the window (count is not a column).
+      for (std::size_t c = 0; c < chain->window_columns_; ++c) p.inputs.push_back(static_cast<std::uint16_t>(c));
+      if (p.inputs.empty())
+        diag.error(item.mark, where, "the window has no aggregate column to use as a feature; add aggregates such as mean(vib)");
+    }
+    for (const ConfigNode* n : names) {
+      if (!n || !n->is_scalar()) continue;
+      const auto& cols = chain->schema_.columns;
+      const auto it = std::find(cols.begin(), cols.end(), n->scalar);
+      if (it == cols.end()) {
+        diag.error(n->mark, where + (declares(plugin->keys, "feature") ? ".feature" : ".features"),
+                   "\"" + n->scalar + "\" is not a column of this pipeline's summaries here; columns: " +
+                       column_list(cols));
+        continue;
+      }
+      const auto index = static_cast<std::uint16_t>(it - cols.begin());
+      if (std::find(p.inputs.begin(), p.inputs.end(), index) != p.inputs.end()) {
+        diag.error(n->mark, where + ".features", "\"" + n->scalar + "\" is listed twice");
+        continue;
+      }
+      p.inputs.push_back(index);
+    }
+    // Outputs, with the `as:` prefix; a column name may be written once.
+    const std::string prefix = b.has("as") ? b.string("as") + "_" : "";
+    if (b.has("as") && b.string("as").empty())
+      diag.error(b.node("as")->mark, where + ".as", "must not be empty; use a short name such as vib");
+    p.first_output = chain->schema_.columns.size();
+    for (std::string_view out : plugin->outputs) {
+      const std::string name = prefix + std::string(out);
+      const auto& cols = chain->schema_.columns;
+      const auto it = std::find(cols.begin(), cols.end(), name);
+      if (it != cols.end()) {
+        const std::string& owner = written_by[static_cast<std::size_t>(it - cols.begin())];
+        const ConfigNode* as = b.node("as");
+        diag.error(as ? as->mark : item.mark, where,
+                   "output column \"" + name + "\" is already a column of this pipeline (" +
+                       (owner.empty() ? std::string("an aggregate") : "written by " + owner) +
+                       "); give this model a different `as:` prefix");
+        continue;
+      }
+      chain->schema_.columns.push_back(name);
+      written_by.push_back(where);
+    }
+    p.setup.features = p.inputs.size();
+    p.setup.learn = static_cast<std::size_t>(b.child("baseline").integer("learn"));
+    p.setup.max_keys = limits.max_keys;
+    p.setup.path = where;
+    p.setup.diag = &diag;
+    p.setup.block = b;
+    if (diag.lines().size() == at) key_bytes += plugin->key_bytes(p.setup);
+    pending.push_back(std::move(p));
+  }
+  if (diag.lines().size() != before) return nullptr;
+
+  // State budget, before anything is allocated: the window's and the models' together.
+  const double per_slot = static_cast<double>(key_bytes + sizeof(std::uint32_t) + 1);
+  const double models = per_slot * static_cast<double>(limits.max_keys);
+  const double total = models + static_cast<double>(window_state_bytes);
+  if (total > static_cast<double>(limits.max_state)) {
+    diag.error(node.mark, path + ".model",
+               "the models need " + mib(models) + " of state (" + std::to_string(key_bytes) +
+                   " bytes per key) for limits.max_keys = " + std::to_string(limits.max_keys) +
+                   "; with the window's " + mib(static_cast<double>(window_state_bytes)) +
+                   " that is more than limits.max_state (" + mib(static_cast<double>(limits.max_state)) +
+                   "); lower max_keys or the number of features, or raise max_state");
+    return nullptr;
+  }
+
+  std::size_t widest = 0;
+  for (auto& p : pending) {
+    Stage st;
+    st.type = std::string(p.plugin->name);
+    st.inputs = std::move(p.inputs);
+    st.first_output = p.first_output;
+    st.outputs = p.plugin->outputs.size();
+    // The Block points into `p.keys`, which lives until the factory returns.
+    st.model = p.plugin->make(p.setup);
+    if (!st.model) {
+      if (diag.lines().size() == before) diag.error(node.mark, p.setup.path, "could not be set up");
+      return nullptr;
+    }
+    widest = std::max(widest, st.inputs.size());
+    chain->stages_.push_back(std::move(st));
+  }
+  chain->values_.assign(chain->schema_.columns.size(), kNaN);
+  chain->x_.assign(std::max<std::size_t>(widest, 1), 0.0);
+  chain->generation_.assign(limits.max_keys, 0);
+  chain->seen_.assign(limits.max_keys, 0);
+  return chain;
+}
+
+void ModelChain::apply(Summary& s) noexcept {
+  const std::size_t n = std::min(s.values.size(), window_columns_);
+  std::copy_n(s.values.data(), n, values_.data());
+  std::fill(values_.begin() + static_cast<std::ptrdiff_t>(n), values_.end(), kNaN);
+  s.values = values_;
+  s.schema = &schema_;
+  const std::uint32_t slot = s.key.index;
+  if ((s.flags & kLate) || slot >= seen_.size()) {
+    counters_.skipped.add();
+    return;
+  }
+  if (!seen_[slot] || generation_[slot] != s.key.generation) {
+    if (seen_[slot])
+      for (auto& st : stages_) st.model->reset(slot);
+    seen_[slot] = 1;
+    generation_[slot] = s.key.generation;
+  }
+  bool learning = false, skipped = false, unfit = false;
+  for (auto& st : stages_) {
+    bool finite = true;
+    for (std::size_t i = 0; i < st.inputs.size(); ++i) {
+      x_[i] = values_[st.inputs[i]];
+      finite = finite && std::isfinite(x_[i]);
+    }
+    if (!finite) {
+      skipped = true;  // outputs stay NaN; the key's state does not move
+      continue;
+    }
+    const ModelStatus status = st.model->score(slot, {x_.data(), st.inputs.size()},
+                                               {values_.data() + st.first_output, st.outputs});
+    learning = learning || status == ModelStatus::learning;
+    unfit = unfit || status == ModelStatus::unfit;
+  }
+  if (skipped) counters_.skipped.add();
+  else if (learning) counters_.learning.add();
+  else if (unfit) counters_.unfit.add();
+  else counters_.scored.add();
+}
+
+std::size_t ModelChain::state_bytes() const noexcept {
+  std::size_t bytes = generation_.size() * sizeof(std::uint32_t) + seen_.size();
+  for (const auto& st : stages_) bytes += st.model->state_bytes();
+  return bytes;
+}
+
+void ModelChain::snapshot(const KeyTable& keys, std::vector<std::byte>& out) const {
+  put(out, kChainMagic);
+  put(out, static_cast<std::uint16_t>(stages_.size()));
+  for (const auto& st : stages_) {
+    put(out, static_cast<std::uint16_t>(st.type.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(st.type.data());
+    out.insert(out.end(), p, p + st.type.size());
+  }
+  const auto current = [&](std::size_t i) {
+    return seen_[i] && keys.live(KeyId{static_cast<std::uint32_t>(i), generation_[i]});
+  };
+  std::uint64_t live = 0;
+  for (std::size_t i = 0; i < seen_.size(); ++i) live += current(i) ? 1 : 0;
+  put(out, live);
+  std::vector<std::byte> part;
+  for (std::size_t i = 0; i < seen_.size(); ++i) {
+    if (!current(i)) continue;
+    const std::string_view name = keys.name(KeyId{static_cast<std::uint32_t>(i), generation_[i]});
+    put(out, static_cast<std::uint16_t>(name.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(name.data());
+    out.insert(out.end(), p, p + name.size());
+    for (const auto& st : stages_) {
+      part.clear();
+      st.model->snapshot(static_cast<std::uint32_t>(i), part);
+      put(out, static_cast<std::uint64_t>(part.size()));
+      out.insert(out.end(), part.begin(), part.end());
+    }
+  }
+}
+
+Result<void> ModelChain::restore(std::span<const std::byte> in, KeyTable& keys) {
+  const Error bad{"model state does not match this pipeline's model: block"};
+  std::uint32_t magic = 0;
+  std::uint16_t stages = 0;
+  if (!get(in, magic) || magic != kChainMagic || !get(in, stages) || stages != stages_.size()) return bad;
+  for (const auto& st : stages_) {
+    std::uint16_t size = 0;
+    if (!get(in, size) || in.size() < size) return bad;
+    if (std::string_view(reinterpret_cast<const char*>(in.data()), size) != st.type) return bad;
+    in = in.subspan(size);
+  }
+  std::uint64_t live = 0;
+  if (!get(in, live)) return bad;
+  for (std::uint64_t k = 0; k < live; ++k) {
+    std::uint16_t size = 0;
+    if (!get(in, size) || in.size() < size) return bad;
+    const std::string_view name(reinterpret_cast<const char*>(in.data()), size);
+    in = in.subspan(size);
+    auto id = keys.intern(name);
+    if (!id) return Error{"model state holds more keys than limits.max_keys"};
+    if (id->index >= seen_.size()) return bad;
+    for (auto& st : stages_) {
+      std::uint64_t part = 0;
+      if (!get(in, part) || part > in.size()) return bad;
+      if (auto r = st.model->restore(id->index, in.first(static_cast<std::size_t>(part))); !r) return r;
+      in = in.subspan(static_cast<std::size_t>(part));
+    }
+    seen_[id->index] = 1;
+    generation_[id->index] = id->generation;
+  }
+  if (!in.empty()) return bad;
+  return ok();
+}
+
+void ModelChain::clear() noexcept {
+  for (std::uint32_t slot = 0; slot < seen_.size(); ++slot) {
+    if (!seen_[slot]) continue;
+    for (auto& st : stages_) st.model->reset(slot);
+    seen_[slot] = 0;
+  }
+}
+
+}  // namespace vigil::runtime

@@ -1,0 +1,375 @@
+// The `model:` block of a pipeline: the chain built from YAML, run on hand-made feature vectors
+// and checked against the numerical core called directly.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "allocation_counter.hpp"
+#include "vigil/models/baseline.hpp"
+#include "vigil/models/control_charts.hpp"
+#include "vigil/models/mahalanobis.hpp"
+#include "vigil/models/models.hpp"
+#include "vigil/models/pca_anomaly.hpp"
+#include "vigil/runtime/model_chain.hpp"
+
+namespace vigil::models {
+namespace {
+
+using runtime::ModelChain;
+using runtime::Summary;
+using runtime::SummarySchema;
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+runtime::Registry& registry() {
+  static runtime::Registry r = [] {
+    runtime::Registry reg;
+    register_models(reg);
+    return reg;
+  }();
+  return r;
+}
+
+/// A chain built from `model_yaml` (the value of `model:`, written after "model:") for a window
+/// with `columns`; errors are kept in `errors`.
+struct Chain {
+  SummarySchema schema;
+  runtime::ConfigNode root;
+  runtime::Diagnostics diag;
+  std::unique_ptr<ModelChain> chain;
+  std::string errors;
+
+  Chain(const std::string& model_yaml, std::vector<std::string> columns, std::size_t max_keys = 8,
+        std::int64_t max_state = std::int64_t{1} << 30, std::size_t window_bytes = 0) {
+    schema = SummarySchema{"p", 0, std::move(columns)};
+    auto node = runtime::load_config_text("model: " + model_yaml + "\n", "plant.yaml", ".");
+    REQUIRE(node.ok());
+    root = std::move(node).value();
+    runtime::Limits limits;
+    limits.max_keys = max_keys;
+    limits.max_state = max_state;
+    chain = ModelChain::build(*root.find("model"), schema, registry(), limits, window_bytes, "pipelines[0]", diag);
+    errors = diag.str();
+  }
+
+  /// Applies the chain to one summary of `slot` with `values`; returns the extended values.
+  std::vector<double> apply(std::vector<double> values, std::uint32_t slot = 0, std::uint32_t generation = 0,
+                            std::uint8_t flags = 0) {
+    Summary s;
+    s.schema = &schema;
+    s.key = {slot, generation};
+    s.values = values;
+    s.flags = flags;
+    chain->apply(s);
+    REQUIRE(s.schema == &chain->schema());
+    return {s.values.begin(), s.values.end()};
+  }
+};
+
+/// Deterministic, correlated 3-feature vectors: x, 0.5 x + noise, an independent one.
+std::vector<double> vector_at(std::size_t i) {
+  const double a = std::sin(0.7 * static_cast<double>(i)) + 0.1 * std::cos(3.1 * static_cast<double>(i));
+  const double b = 0.5 * a + 0.2 * std::sin(1.9 * static_cast<double>(i) + 0.3);
+  const double c = 10 + std::cos(1.3 * static_cast<double>(i));
+  return {a, b, c};
+}
+
+std::vector<double> rows(std::size_t from, std::size_t to) {
+  std::vector<double> out;
+  for (std::size_t i = from; i < to; ++i) {
+    const auto v = vector_at(i);
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pca_anomaly outputs null while learning then the core's T2 Q and anomaly", "[models][chain]") {
+  Chain c("{type: pca_anomaly, baseline: {learn: 20}, components: 1, confidence: 0.95}", {"a_mean", "b_mean", "c_mean"});
+  REQUIRE(c.chain);
+  CHECK(c.chain->schema().columns == std::vector<std::string>{"a_mean", "b_mean", "c_mean", "t2", "q", "anomaly"});
+  for (std::size_t i = 0; i < 20; ++i) {
+    const auto out = c.apply(vector_at(i));
+    CHECK(out[0] == vector_at(i)[0]);
+    CHECK(std::isnan(out[3]));
+    CHECK(std::isnan(out[5]));
+  }
+  CHECK(c.chain->counters().learning.get() == 20);
+
+  const auto train = rows(0, 20);
+  auto baseline = Baseline::from_samples({train, 20, 3});
+  REQUIRE(baseline.ok());
+  PcaOptions o;
+  o.components = 1;
+  o.confidence = 0.95;
+  auto direct = PcaAnomaly::fit(*baseline, o);
+  REQUIRE(direct.ok());
+  std::size_t anomalies = 0;
+  for (std::size_t i = 20; i < 60; ++i) {
+    auto x = vector_at(i);
+    if (i % 10 == 0) x[1] += 3;  // breaks the correlation: Q must flag it
+    const auto out = c.apply(x);
+    const PcaScore s = direct->score(x);
+    CHECK(out[3] == Approx(s.t2).epsilon(1e-9));
+    CHECK(out[4] == Approx(s.q).epsilon(1e-9).margin(1e-12));
+    CHECK(out[5] == (s.anomaly ? 1.0 : 0.0));
+    anomalies += out[5] == 1.0;
+  }
+  CHECK(anomalies >= 4);
+  CHECK(c.chain->counters().scored.get() == 40);
+}
+
+TEST_CASE("mahalanobis score is the core's squared distance with the same shrinkage", "[models][chain]") {
+  Chain c("{type: mahalanobis, baseline: {learn: 15}, shrinkage: 0.2, features: [c_mean, a_mean]}",
+          {"a_mean", "b_mean", "c_mean"});
+  REQUIRE(c.chain);
+  CHECK(c.chain->schema().columns == std::vector<std::string>{"a_mean", "b_mean", "c_mean", "score", "anomaly"});
+  std::vector<double> train;
+  for (std::size_t i = 0; i < 15; ++i) {
+    c.apply(vector_at(i));
+    train.push_back(vector_at(i)[2]);
+    train.push_back(vector_at(i)[0]);
+  }
+  auto baseline = Baseline::from_samples({train, 15, 2});
+  REQUIRE(baseline.ok());
+  MahalanobisOptions o;
+  o.shrinkage = Shrinkage::fixed;
+  o.intensity = 0.2;
+  auto direct = Mahalanobis::fit(*baseline, o);
+  REQUIRE(direct.ok());
+  for (std::size_t i = 15; i < 30; ++i) {
+    auto x = vector_at(i);
+    x[0] += static_cast<double>(i - 15) * 0.5;
+    const auto out = c.apply(x);
+    const double features[] = {x[2], x[0]};
+    const auto s = direct->score(features);
+    CHECK(out[3] == Approx(s.d2).epsilon(1e-9));
+    CHECK(out[4] == (s.anomaly ? 1.0 : 0.0));
+  }
+}
+
+TEST_CASE("a chain runs in order and a later model reads an earlier one's output under its as prefix",
+          "[models][chain]") {
+  Chain c(
+      "[{type: pca_anomaly, baseline: {learn: 10}, components: 2, as: pca},\n"
+      "  {type: ewma, feature: pca_t2, baseline: {learn: 5}, lambda: 0.5},\n"
+      "  {type: cusum, feature: b_mean, baseline: {learn: 5}, as: b}]",
+      {"a_mean", "b_mean", "c_mean"});
+  REQUIRE(c.chain);
+  CHECK(c.chain->schema().columns ==
+        std::vector<std::string>{"a_mean", "b_mean", "c_mean", "pca_t2", "pca_q", "pca_anomaly", "ewma", "anomaly",
+                                 "b_cusum_hi", "b_cusum_lo", "b_anomaly"});
+  EwmaOptions eo;
+  eo.lambda = 0.5;
+  eo.baseline.learn = 5;
+  auto ewma = Ewma::create(eo);
+  CusumOptions co;
+  co.baseline.learn = 5;
+  auto cusum = Cusum::create(co);
+  REQUIRE(ewma.ok());
+  REQUIRE(cusum.ok());
+  for (std::size_t i = 0; i < 40; ++i) {
+    const auto out = c.apply(vector_at(i));
+    const auto cp = cusum->update(vector_at(i)[1]);
+    if (i < 5) {
+      CHECK(std::isnan(out[8]));
+    } else {
+      CHECK(out[8] == Approx(cp.upper));
+      CHECK(out[9] == Approx(cp.lower));
+      CHECK(out[10] == (cp.alarm ? 1.0 : 0.0));
+    }
+    if (i < 10) {
+      CHECK(std::isnan(out[3]));
+      CHECK(std::isnan(out[6]));  // the ewma's input is null: not learned
+      continue;
+    }
+    const auto ep = ewma->update(out[3]);
+    if (i < 15) {
+      CHECK(std::isnan(out[6]));
+    } else {
+      CHECK(out[6] == Approx(ep.statistic));
+      CHECK(out[7] == (ep.alarm ? 1.0 : 0.0));
+    }
+  }
+}
+
+TEST_CASE("a NaN feature and a late summary are neither learned nor scored", "[models][chain]") {
+  Chain c("{type: pca_anomaly, baseline: {learn: 10}, components: 1}", {"a_mean", "b_mean", "c_mean"});
+  REQUIRE(c.chain);
+  Chain ref("{type: pca_anomaly, baseline: {learn: 10}, components: 1}", {"a_mean", "b_mean", "c_mean"});
+  for (std::size_t i = 0; i < 10; ++i) {
+    c.apply(vector_at(i));
+    ref.apply(vector_at(i));
+    auto gap = vector_at(100 + i);
+    gap[1] = kNaN;
+    const auto out = c.apply(gap);  // would spoil the baseline if it were learned
+    CHECK(std::isnan(out[3]));
+    c.apply(vector_at(200 + i), 0, 0, runtime::kLate);
+  }
+  CHECK(c.chain->counters().skipped.get() == 20);
+  CHECK(c.chain->counters().learning.get() == 10);
+  for (std::size_t i = 10; i < 20; ++i) {
+    const auto a = c.apply(vector_at(i));
+    const auto b = ref.apply(vector_at(i));
+    CHECK(a[3] == b[3]);
+    CHECK(a[4] == b[4]);
+  }
+  const auto late = c.apply(vector_at(30), 0, 0, runtime::kLate);
+  CHECK(std::isnan(late[3]));
+  CHECK(std::isnan(late[5]));
+}
+
+TEST_CASE("each key learns its own baseline and a reused key slot learns again", "[models][chain]") {
+  Chain c("{type: ewma, feature: a_mean, baseline: {learn: 3}}", {"a_mean"});
+  REQUIRE(c.chain);
+  for (double v : {1.0, 2.0, 3.0}) c.apply({v}, 0);
+  CHECK_FALSE(std::isnan(c.apply({2.0}, 0)[1]));
+  CHECK(std::isnan(c.apply({2.0}, 1)[1]));       // key 1 is still learning
+  CHECK(std::isnan(c.apply({2.0}, 0, 1)[1]));    // slot 0 now holds a new key
+}
+
+TEST_CASE("the pca median filter needs a majority of the last k decisions", "[models][chain]") {
+  Chain c("{type: pca_anomaly, baseline: {learn: 20}, components: 1, filter: 3}", {"a_mean", "b_mean", "c_mean"});
+  REQUIRE(c.chain);
+  for (std::size_t i = 0; i < 20; ++i) c.apply(vector_at(i));
+  auto shifted = [](std::size_t i) {
+    auto x = vector_at(i);
+    x[1] += 5;
+    return x;
+  };
+  CHECK(c.apply(vector_at(20))[5] == 0);
+  CHECK(c.apply(shifted(21))[5] == 0);  // one raw alarm of three
+  CHECK(c.apply(shifted(22))[5] == 1);  // two of three
+  CHECK(c.apply(vector_at(23))[5] == 1);
+  CHECK(c.apply(vector_at(24))[5] == 0);
+}
+
+TEST_CASE("the chain allocates nothing once every key is fitted", "[models][chain][alloc]") {
+  Chain c(
+      "[{type: pca_anomaly, baseline: {learn: 12}, filter: 3}, {type: mahalanobis, baseline: {learn: 12}, as: m},\n"
+      " {type: ewma, feature: a_mean, baseline: {learn: 12}, as: e}, {type: cusum, feature: t2, baseline: {learn: 4}, as: c}]",
+      {"a_mean", "b_mean", "c_mean"}, 4);
+  REQUIRE(c.chain);
+  const std::vector<double> inputs = rows(0, 2000);
+  std::vector<double> buffer(3);
+  Summary s;
+  s.schema = &c.schema;
+  auto feed = [&](std::size_t i, std::uint32_t slot) {
+    std::copy_n(inputs.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, buffer.begin());
+    s.values = buffer;
+    s.schema = &c.schema;
+    s.key = {slot, 0};
+    c.chain->apply(s);
+  };
+  for (std::size_t i = 0; i < 20; ++i)
+    for (std::uint32_t k = 0; k < 4; ++k) feed(i + k, k);
+  const auto scored = c.chain->counters().scored.get();
+  test::AllocationCounter allocs;
+  for (std::size_t i = 20; i < 2000; ++i) feed(i, static_cast<std::uint32_t>(i % 4));
+  CHECK(allocs.count() == 0);
+  CHECK(c.chain->counters().scored.get() == scored + 1980);
+}
+
+TEST_CASE("a snapshot restored into a fresh chain gives the same outputs", "[models][chain][checkpoint]") {
+  const std::string yaml =
+      "[{type: pca_anomaly, baseline: {learn: 12}, filter: 3}, {type: mahalanobis, baseline: {learn: 12}, as: m},\n"
+      " {type: ewma, feature: a_mean, baseline: {learn: 6}, as: e}, {type: cusum, feature: c_mean, baseline: {learn: 6}, as: c}]";
+  const std::vector<std::string> columns{"a_mean", "b_mean", "c_mean"};
+  Chain a(yaml, columns), b(yaml, columns);
+  REQUIRE(a.chain);
+  REQUIRE(b.chain);
+  runtime::KeyTable keys_a(8), keys_b(8);
+  const auto m1 = keys_a.intern("m1"), m2 = keys_a.intern("m2");
+  for (std::size_t i = 0; i < 16; ++i) a.apply(vector_at(i), m1->index);  // m1 fitted
+  for (std::size_t i = 0; i < 8; ++i) a.apply(vector_at(50 + i), m2->index);  // m2 still learning pca
+  std::vector<std::byte> saved;
+  a.chain->snapshot(keys_a, saved);
+  keys_b.intern("other");  // the keys land in different slots in the restored run
+  REQUIRE(b.chain->restore(saved, keys_b).ok());
+  const auto n1 = keys_b.find("m1"), n2 = keys_b.find("m2");
+  REQUIRE(n1);
+  REQUIRE(n2);
+  CHECK(n1->index != m1->index);
+  for (std::size_t i = 16; i < 40; ++i) {
+    auto x = vector_at(i);
+    if (i % 7 == 0) x[1] += 4;
+    CHECK(a.apply(x, m1->index) == b.apply(x, n1->index));
+    const auto ya = a.apply(vector_at(50 + i), m2->index), yb = b.apply(vector_at(50 + i), n2->index);
+    for (std::size_t j = 0; j < ya.size(); ++j) CHECK((ya[j] == yb[j] || (std::isnan(ya[j]) && std::isnan(yb[j]))));
+  }
+  SECTION("state of another chain is refused") {
+    Chain other("{type: ewma, feature: a_mean, baseline: {learn: 6}}", columns);
+    runtime::KeyTable keys_c(8);
+    CHECK_FALSE(other.chain->restore(saved, keys_c).ok());
+  }
+}
+
+TEST_CASE("model config errors name file line and column and say what to write", "[models][chain][config]") {
+  const std::vector<std::string> columns{"temp_mean", "vib_rms"};
+  SECTION("unknown column lists the columns") {
+    Chain c("{type: pca_anomaly, baseline: {learn: 20}, features: [temp_mean, vib_peak]}", columns);
+    CHECK_FALSE(c.chain);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:73: pipelines[0].model.features: \"vib_peak\" is not a column") &&
+                             Catch::Contains("columns: temp_mean, vib_rms"));
+  }
+  SECTION("two models writing the same column need as") {
+    Chain c("[{type: ewma, feature: vib_rms, baseline: {learn: 5}}, {type: cusum, feature: temp_mean, baseline: {learn: 5}}]",
+            columns);
+    CHECK_FALSE(c.chain);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:63: pipelines[0].model[1]: output column \"anomaly\" is already") &&
+                             Catch::Contains("model[0]") && Catch::Contains("as:"));
+  }
+  SECTION("an as prefix that collides is refused too") {
+    Chain c("[{type: ewma, feature: vib_rms, baseline: {learn: 5}, as: x}, {type: ewma, feature: temp_mean, baseline: {learn: 5}, as: x}]",
+            columns);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:129: pipelines[0].model[1]: output column \"x_ewma\""));
+  }
+  SECTION("out of range numbers name the range") {
+    Chain c("{type: pca_anomaly, baseline: {learn: 20}, confidence: 1.5}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:63: pipelines[0].model.confidence: 1.5 is out of range; use a value from 0.5 to 0.999999"));
+  }
+  SECTION("unknown type lists the types") {
+    Chain c("{type: isolation_forest, baseline: {learn: 20}}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:15: pipelines[0].model.type: unknown model type \"isolation_forest\"; model types: pca_anomaly, mahalanobis, ewma, cusum"));
+  }
+  SECTION("unknown key lists the valid keys") {
+    Chain c("{type: ewma, feature: vib_rms, baseline: {learn: 5}, lamda: 0.3}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:61: pipelines[0].model: unknown key \"lamda\" (did you mean \"lambda\"?)"));
+  }
+  SECTION("the baseline is required") {
+    Chain c("{type: cusum, feature: vib_rms}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:8: pipelines[0].model: missing key \"baseline\""));
+  }
+  SECTION("learn below two is refused") {
+    Chain c("{type: cusum, feature: vib_rms, baseline: {learn: 1}}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("pipelines[0].model.baseline.learn: 1 is out of range; use a value from 2 to 1000000"));
+  }
+  SECTION("an even filter is refused") {
+    Chain c("{type: pca_anomaly, baseline: {learn: 20}, filter: 4}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:59: pipelines[0].model.filter: 4 is even"));
+  }
+  SECTION("shrinkage is auto or a number from 0 to 1") {
+    Chain c("{type: mahalanobis, baseline: {learn: 20}, shrinkage: 2}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("pipelines[0].model.shrinkage: \"2\" is not auto or a number from 0 to 1"));
+  }
+  SECTION("more components than features or than learned vectors") {
+    Chain c("{type: pca_anomaly, baseline: {learn: 3}, components: 3}", columns);
+    CHECK_THAT(c.errors, Catch::Contains("pipelines[0].model.components: 3 components from 2 features") &&
+                             Catch::Contains("pipelines[0].model.baseline: learn: 3 is too few vectors for 3 components"));
+  }
+  SECTION("model state beyond limits.max_state is refused before allocating") {
+    Chain c("{type: pca_anomaly, baseline: {learn: 20}}", columns, 100'000, 64 << 20, 60 << 20);
+    CHECK_FALSE(c.chain);
+    CHECK_THAT(c.errors, Catch::Contains("plant.yaml:1:8: pipelines[0].model: the models need") &&
+                             Catch::Contains("for limits.max_keys = 100000; with the window's 60 MiB that is more than "
+                                             "limits.max_state (64 MiB)"));
+  }
+}
+
+}  // namespace vigil::models
