@@ -1,6 +1,7 @@
 // Cost of one model call on the pipeline thread: PCA T2/Q and Mahalanobis on 20 features, EWMA
 // and CUSUM on one feature, vibration features of a 2,560-sample snapshot (0.1 s at 25.6 kHz,
-// four bands).
+// four bands), and RUL (trend features over 30 windows of 14 inputs and the regression, kernel
+// with 300 centers and linear), with the size of its model file.
 //
 //   bench_models [--seconds S]
 //
@@ -14,13 +15,16 @@
 #include <cstring>
 #include <functional>
 #include <numbers>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "vigil/models/baseline.hpp"
 #include "vigil/models/control_charts.hpp"
 #include "vigil/models/mahalanobis.hpp"
+#include "vigil/models/model_file.hpp"
 #include "vigil/models/pca_anomaly.hpp"
+#include "vigil/models/rul.hpp"
 #include "vigil/models/vibration.hpp"
 
 using namespace vigil::models;
@@ -60,6 +64,43 @@ double time_calls(double seconds, const std::function<double(std::size_t)>& call
     best = std::min(best, std::chrono::duration<double, std::micro>(now - start).count() / static_cast<double>(calls));
   }
   return best;
+}
+
+// A RUL model over `inputs` features per window, trained on 60 synthetic runs to failure; nullopt
+// when fitting fails.
+std::optional<RulRegressor> rul_model(std::size_t inputs, RulMethod method, std::size_t* file_bytes) {
+  std::mt19937_64 rng(4);
+  std::normal_distribution<double> noise(0.0, 0.05);
+  std::uniform_int_distribution<std::size_t> life_of(130, 330);
+  RulTrainingSet set;
+  set.dim = 2 * inputs + 1;
+  std::vector<double> x(inputs);
+  for (std::uint32_t k = 0; k < 60; ++k) {
+    const std::size_t life = life_of(rng);
+    TrendFeatures t(inputs, 30, true);
+    for (std::size_t a = 0; a < life; ++a) {
+      const double p = static_cast<double>(a) / static_cast<double>(life);
+      for (std::size_t j = 0; j < inputs; ++j) x[j] = static_cast<double>(j) + (j % 3 == 0 ? p * p : 0.0) + noise(rng);
+      t.push(x);
+      const std::size_t at = set.z.size();
+      set.z.resize(at + set.dim);
+      t.derive(std::span<double>(set.z).subspan(at, set.dim));
+      set.remaining.push_back(static_cast<double>(life - 1 - a));
+      set.group.push_back(k);
+    }
+  }
+  RulFitOptions o;
+  o.method = method;
+  o.gamma = 0.02;
+  o.ridge = 0.1;
+  auto r = RulRegressor::fit(set, o);
+  if (!r) return std::nullopt;
+  ModelFile file;
+  file.type = "rul";
+  for (std::size_t j = 0; j < inputs; ++j) file.features.push_back("s" + std::to_string(j) + "_last");
+  r->to_file(file);
+  *file_bytes = encode_model_file(file).size();
+  return std::move(r).value();
 }
 
 }  // namespace
@@ -122,7 +163,34 @@ int main(int argc, char** argv) {
                 vib->compute({snapshot.data() + (i % 8) * 2560, 2560}, 25600, features, energy);
                 return features.kurtosis + energy[0];
               }));
+  std::size_t kernel_bytes = 0, linear_bytes = 0;
+  const std::size_t inputs = 14;
+  auto rul_kernel = rul_model(inputs, RulMethod::kernel, &kernel_bytes);
+  auto rul_linear = rul_model(inputs, RulMethod::linear, &linear_bytes);
+  if (!rul_kernel || !rul_linear) {
+    std::fprintf(stderr, "rul setup failed\n");
+    return 1;
+  }
+  TrendFeatures trend(inputs, 30, true);
+  std::vector<double> z(trend.derived_dim());
+  const auto window_input = correlated(probes, inputs, 5);
+  auto rul_call = [&](RulRegressor& m) {
+    return [&](std::size_t i) {
+      trend.push({window_input.data() + (i % probes) * inputs, inputs});
+      trend.derive(z);
+      return m.predict(z).rul;
+    };
+  };
+  std::printf("%-44s %12.3f\n", "rul kernel, 14 inputs x 30 windows, 300 centers", time_calls(seconds, rul_call(*rul_kernel)));
+  std::printf("%-44s %12.3f\n", "rul linear, 14 inputs x 30 windows", time_calls(seconds, rul_call(*rul_linear)));
+  std::printf("%-44s %12.3f\n", "  of which trend features (push + derive)", time_calls(seconds, [&](std::size_t i) {
+                trend.push({window_input.data() + (i % probes) * inputs, inputs});
+                trend.derive(z);
+                return z[0];
+              }));
   std::printf("pca kept %zu of %zu components (%.1f %% of the variance)\n", pca->components(), dim,
               100 * pca->explained_variance());
+  std::printf("rul model file: kernel %zu bytes (%zu centers x %zu features), linear %zu bytes\n", kernel_bytes,
+              rul_kernel->basis(), rul_kernel->dim(), linear_bytes);
   return 0;
 }

@@ -9,6 +9,7 @@ void register_models(runtime::Registry& registry) {
   registry.add(pipeline::kMahalanobisPlugin);
   registry.add(pipeline::kEwmaPlugin);
   registry.add(pipeline::kCusumPlugin);
+  registry.add(pipeline::kRulPlugin);
 }
 
 }  // namespace vigil::models

@@ -17,6 +17,7 @@
 #include "vigil/models/models.hpp"
 #include "vigil/operators/operators.hpp"
 #include "vigil/runtime/engine.hpp"
+#include "vigil/runtime/model_chain.hpp"
 #include "vigil/sensors/sensors.hpp"
 #include "vigil/sync/outbox_cli.hpp"
 #include "vigil/sync/sync.hpp"
@@ -52,6 +53,11 @@ commands:
       Feed a recorded CSV into a source (default: the first) as fast as possible, on a virtual
       clock driven by event time. Every summary is one JSON line on stdout (or FILE); logs go
       to stderr. The outbox is written only with --outbox. Same input, same output.
+  train CONFIG --input FILE [--out MODEL] [--pipeline NAME] [--model INDEX] [--source NAME]
+      Replay FILE (as replay does, nothing printed) and fit the model that has `file:` (or the
+      chain's model INDEX of pipeline NAME) on the feature vectors it would have received;
+      write the model file to MODEL (default: that `file:`) and print what was fitted with its
+      cross-validated figures. Then `vigil replay`/`run` load it.
   outbox DB stats [--json] | tail [N] | export [--json]
       Inspect an outbox database read-only: counts and age, the last N rows (default 10) or
       every row, as JSON lines. Exit 1 if DB is missing or not an outbox.
@@ -106,6 +112,9 @@ struct Args {
   std::string source;
   std::string output;
   std::string run_for;
+  std::string out;
+  std::string pipeline;
+  std::string model;
   bool outbox = false;
   bool stats = false;
   std::string error;
@@ -138,6 +147,9 @@ Args parse_args(int argc, char** argv) {
     else if (is("--input")) { if (!value(a.input)) return a; }
     else if (is("--source")) { if (!value(a.source)) return a; }
     else if (is("--output")) { if (!value(a.output)) return a; }
+    else if (is("--out")) { if (!value(a.out)) return a; }
+    else if (is("--pipeline")) { if (!value(a.pipeline)) return a; }
+    else if (is("--model")) { if (!value(a.model)) return a; }
     else if (arg == "--outbox") a.outbox = true;
     else if (arg == "--stats") a.stats = true;
     else if (arg.starts_with("-")) { a.error = "unknown option " + std::string(arg); return a; }
@@ -231,6 +243,22 @@ int command_run(const Args& a, const runtime::Registry& registry) {
   return run_engine(**engine, a, run_for);
 }
 
+// Replaces the --source (default: the first) with a reader of --input; non-zero: exit code.
+int attach_replay(runtime::Engine& engine, const Args& a) {
+  auto index = engine.find_source(a.source);
+  if (!index) return usage_error("--source: " + index.error().message);
+  runtime::Diagnostics diag;
+  runtime::SourceSetup setup = engine.source_setup(*index);
+  setup.diag = &diag;
+  auto reader = sensors::make_csv_replay(setup, a.input);
+  if (!reader) {
+    std::fprintf(stderr, "%s\n", diag.empty() ? ("vigil: cannot replay " + a.input).c_str() : diag.str().c_str());
+    return 2;
+  }
+  engine.replace_source(*index, std::move(reader));
+  return 0;
+}
+
 int command_replay(const Args& a, const runtime::Registry& registry) {
   if (a.config.empty()) return usage_error("replay needs a CONFIG file");
   if (a.input.empty()) return usage_error("replay needs --input FILE (a CSV file with a header line)");
@@ -252,20 +280,58 @@ int command_replay(const Args& a, const runtime::Registry& registry) {
     std::fprintf(stderr, "%s\n", engine.error().message.c_str());
     return 2;
   }
-  auto index = (*engine)->find_source(a.source);
-  if (!index) return usage_error("--source: " + index.error().message);
-  runtime::Diagnostics diag;
-  runtime::SourceSetup setup = (*engine)->source_setup(*index);
-  setup.diag = &diag;
-  auto reader = sensors::make_csv_replay(setup, a.input);
-  if (!reader) {
-    std::fprintf(stderr, "%s\n", diag.empty() ? ("vigil: cannot replay " + a.input).c_str() : diag.str().c_str());
-    return 2;
-  }
-  (*engine)->replace_source(*index, std::move(reader));
+  if (int rc = attach_replay(**engine, a); rc != 0) return rc;
   int rc = run_engine(**engine, a, 0);
   if (out != stdout) std::fclose(out);
   return rc;
+}
+
+int command_train(const Args& a, const runtime::Registry& registry) {
+  if (a.config.empty()) return usage_error("train needs a CONFIG file");
+  if (a.input.empty()) return usage_error("train needs --input FILE (a CSV file with a header line)");
+  runtime::TrainTarget target;
+  target.pipeline = a.pipeline;
+  if (!a.model.empty()) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(a.model.c_str(), &end, 10);
+    if (end == a.model.c_str() || *end != '\0') return usage_error("--model takes the model's index in the chain (0, 1...)");
+    target.stage = v;
+  }
+  target.data.input = a.input;
+  std::FILE* sink = std::fopen("/dev/null", "w");
+  if (!sink) return usage_error("cannot open /dev/null");
+  sync::set_console_stream(sink);
+  runtime::EngineOptions options;
+  options.mode = runtime::EngineMode::replay;
+  options.console = sink;
+  options.train = &target;
+  auto engine = runtime::Engine::load(a.config, registry, options);
+  if (!engine) {
+    std::fclose(sink);
+    std::fprintf(stderr, "%s\n", engine.error().message.c_str());
+    return 2;
+  }
+  if (int rc = attach_replay(**engine, a); rc != 0) return rc;
+  auto ran = (*engine)->run(g_stop, 0);
+  std::fclose(sink);
+  if (!ran) {
+    std::fprintf(stderr, "vigil: %s\n", ran.error().message.c_str());
+    return 1;
+  }
+  if (target.data.rows() == 0) {
+    std::fprintf(stderr, "vigil: %s: %s gave the model no feature vector to train on\n", target.path.c_str(), a.input.c_str());
+    return 1;
+  }
+  const std::string out = a.out.empty() ? target.file : a.out;
+  std::fprintf(stderr, "vigil: training %s (pipeline %s) on %zu vectors of %zu keys from %s\n", target.path.c_str(),
+               target.found_pipeline.c_str(), target.data.rows(), target.data.keys.size(), a.input.c_str());
+  auto report = target.model->train(target.data, out);
+  if (!report) {
+    std::fprintf(stderr, "vigil: %s: %s\n", target.path.c_str(), report.error().message.c_str());
+    return 1;
+  }
+  std::printf("%s", report->c_str());
+  return 0;
 }
 
 template <class Plugins>
@@ -334,6 +400,7 @@ int main(int argc, char** argv) {
   if (a.command == "validate") return command_validate(a, registry);
   if (a.command == "run") return command_run(a, registry);
   if (a.command == "replay") return command_replay(a, registry);
+  if (a.command == "train") return command_train(a, registry);
   if (a.command == "describe") return command_describe(a, registry);
   return usage_error("unknown command \"" + a.command + "\"");
 }

@@ -331,6 +331,13 @@ std::string wall_text(Nanos t) {
   return buf;
 }
 
+// True when a `model:` block (one map or a list) has a model with `file:`.
+bool has_model_file(const ConfigNode& model) {
+  if (model.is_map()) return model.find("file") != nullptr;
+  return std::any_of(model.items.begin(), model.items.end(),
+                     [](const ConfigNode& m) { return m.is_map() && m.find("file") != nullptr; });
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -660,7 +667,16 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
     if (diag.lines().size() != before) continue;
     std::unique_ptr<ModelChain> chain;
     if (const ConfigNode* model = node.find("model")) {
-      chain = ModelChain::build(*model, op->schema(), *registry, limits, op->state_bytes(), path, diag);
+      TrainTarget* train = nullptr;
+      if (TrainTarget* t = options.train; t && (t->pipeline.empty() ? has_model_file(*model) : t->pipeline == setup.name)) {
+        if (!t->found_pipeline.empty())
+          diag.error(node.mark, path, "pipelines " + t->found_pipeline + " and " + setup.name +
+                                          " both have a model file; name the one to train with --pipeline NAME");
+        t->found_pipeline = setup.name;
+        train = t;
+      }
+      chain = ModelChain::build(*model, op->schema(), *registry, limits, op->state_bytes(), path, diag, config_dir,
+                                train);
       if (!chain) continue;
     }
     ForwardSettings forward;
@@ -754,6 +770,10 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& config_path, con
   if (impl.options.monotonic) impl.mono = impl.options.monotonic;
   Diagnostics diag;
   impl.build(diag);
+  if (TrainTarget* t = impl.options.train; t && diag.empty() && !t->model)
+    diag.error(impl.root->mark, config_path,
+               t->pipeline.empty() ? "no pipeline has a model with file: to train; add file: NAME.vgm to the model block"
+                                   : "no pipeline named \"" + t->pipeline + "\" has a model:");
   if (!diag.empty()) return Error{diag.str()};
   return engine;
 }

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 
 namespace vigil::runtime {
@@ -14,10 +17,14 @@ constexpr ConfigKey kBaselineKeys[] = {
      2, 1'000'000},
 };
 constexpr ConfigKey kModelCommonKeys[] = {
-    {"type", KeyType::string, Required::yes, {}, "Model type: pca_anomaly, mahalanobis, ewma or cusum."},
-    {"baseline", KeyType::object, Required::yes, {},
-     "Where the in-control baseline comes from: `{learn: N}` learns it on the device, per key.", kNoMin, kNoMax, {},
-     kBaselineKeys},
+    {"type", KeyType::string, Required::yes, {}, "Model type: pca_anomaly, mahalanobis, ewma, cusum or rul."},
+    {"baseline", KeyType::object, Required::no, {},
+     "`{learn: N}`: learn each key's in-control baseline on the device. A model has `baseline` or `file`: ewma and "
+     "cusum only `baseline`, rul only `file`.",
+     kNoMin, kNoMax, {}, kBaselineKeys},
+    {"file", KeyType::string, Required::no, {},
+     "Model file written by `vigil train` (relative to the config file's folder): a baseline trained on a laptop, "
+     "shared by every key, or a rul model. Loading checks its type and feature names against this block."},
     {"as", KeyType::string, Required::no, {},
      "Prefix of this model's output columns (`as: vib` gives vib_anomaly); needed when two models of the chain "
      "would write the same column."},
@@ -59,6 +66,10 @@ bool declares(std::span<const ConfigKey> keys, std::string_view name) {
 
 std::span<const ConfigKey> model_common_keys() noexcept { return kModelCommonKeys; }
 
+Result<std::string> Model::train(const TrainingData&, const std::string&) {
+  return Error{"this model type cannot be trained from a file"};
+}
+
 struct ModelChain::Stage {
   std::string type;
   std::unique_ptr<Model> model;
@@ -73,7 +84,7 @@ ModelChain::~ModelChain() = default;
 std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const SummarySchema& schema,
                                               const Registry& registry, const Limits& limits,
                                               std::size_t window_state_bytes, const std::string& path,
-                                              Diagnostics& diag) {
+                                              Diagnostics& diag, const std::string& config_dir, TrainTarget* train) {
   const std::size_t before = diag.lines().size();
   std::vector<const ConfigNode*> items;
   if (node.is_map()) {
@@ -128,6 +139,32 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     validate_block(item, p.keys, where, diag);
     if (diag.lines().size() != at) continue;
     Block b(&item, p.keys);
+    const bool learns = b.has("baseline"), from_file = b.has("file");
+    const std::string type_name(plugin->name);
+    if (learns && from_file) {
+      diag.error(b.node("file")->mark, where + ".file", "give baseline or file, not both");
+      continue;
+    }
+    if (!learns && !from_file) {
+      diag.error(item.mark, where,
+                 (plugin->sources & kLearnsOnDevice)
+                     ? "missing key \"baseline\" (such as {learn: 400}: learn each key's baseline on the device)" +
+                           std::string((plugin->sources & kFromFile) ? " or \"file\" (a model file from vigil train)"
+                                                                      : "")
+                     : "missing key \"file\": a " + type_name + " model is trained with vigil train and loaded from its file");
+      continue;
+    }
+    if (learns && !(plugin->sources & kLearnsOnDevice)) {
+      diag.error(b.node("baseline")->mark, where + ".baseline",
+                 "a " + type_name + " model does not learn on the device; train it with vigil train and give its file:");
+      continue;
+    }
+    if (from_file && !(plugin->sources & kFromFile)) {
+      diag.error(b.node("file")->mark, where + ".file",
+                 std::string(type_name.front() == 'e' ? "an " : "a ") + type_name +
+                     " model learns on the device only; use baseline: {learn: N}");
+      continue;
+    }
 
     // Features: names of columns before this model (window columns and earlier outputs).
     std::vector<const ConfigNode*> names;
@@ -182,7 +219,14 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
       written_by.push_back(where);
     }
     p.setup.features = p.inputs.size();
-    p.setup.learn = static_cast<std::size_t>(b.child("baseline").integer("learn"));
+    for (std::uint16_t c : p.inputs) p.setup.feature_names.push_back(chain->schema_.columns[c]);
+    p.setup.learn = learns ? static_cast<std::size_t>(b.child("baseline").integer("learn")) : 0;
+    if (from_file) {
+      const std::filesystem::path f(b.string("file"));
+      p.setup.file = (f.is_absolute() || config_dir.empty() ? f : std::filesystem::path(config_dir) / f)
+                         .lexically_normal()
+                         .string();
+    }
     p.setup.max_keys = limits.max_keys;
     p.setup.path = where;
     p.setup.diag = &diag;
@@ -206,6 +250,33 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     return nullptr;
   }
 
+  if (train) {
+    if (train->stage == static_cast<std::size_t>(-1)) {
+      for (std::size_t i = 0; i < pending.size(); ++i)
+        if (!pending[i].setup.file.empty()) {
+          if (train->stage != static_cast<std::size_t>(-1)) {
+            diag.error(node.mark, path + ".model",
+                       "more than one model has a file; name the one to train with --model INDEX");
+            return nullptr;
+          }
+          train->stage = i;
+        }
+    }
+    if (train->stage >= pending.size() || pending[train->stage].setup.file.empty()) {
+      diag.error(node.mark, path + ".model",
+                 train->stage >= pending.size()
+                     ? std::string("has no model with a file to train; add file: NAME.vgm to the model to train")
+                     : "model " + std::to_string(train->stage) + " has no file to train");
+      return nullptr;
+    }
+    pending[train->stage].setup.train = true;
+    chain->train_ = train;
+    chain->train_stage_ = train->stage;
+    train->path = pending[train->stage].setup.path;
+    train->file = pending[train->stage].setup.file;
+    train->data.cols = pending[train->stage].setup.features;
+  }
+
   std::size_t widest = 0;
   for (auto& p : pending) {
     Stage st;
@@ -222,6 +293,7 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     widest = std::max(widest, st.inputs.size());
     chain->stages_.push_back(std::move(st));
   }
+  if (train) train->model = chain->stages_[train->stage].model.get();
   chain->values_.assign(chain->schema_.columns.size(), kNaN);
   chain->x_.assign(std::max<std::size_t>(widest, 1), 0.0);
   chain->generation_.assign(limits.max_keys, 0);
@@ -247,7 +319,8 @@ void ModelChain::apply(Summary& s) noexcept {
     generation_[slot] = s.key.generation;
   }
   bool learning = false, skipped = false, unfit = false;
-  for (auto& st : stages_) {
+  for (std::size_t k = 0; k < stages_.size(); ++k) {
+    Stage& st = stages_[k];
     bool finite = true;
     for (std::size_t i = 0; i < st.inputs.size(); ++i) {
       x_[i] = values_[st.inputs[i]];
@@ -256,6 +329,11 @@ void ModelChain::apply(Summary& s) noexcept {
     if (!finite) {
       skipped = true;  // outputs stay NaN; the key's state does not move
       continue;
+    }
+    if (train_ && k == train_stage_) {
+      collect(s, st.inputs.size());
+      learning = true;
+      break;  // later models would read this one's outputs
     }
     const ModelStatus status = st.model->score(slot, {x_.data(), st.inputs.size()},
                                                {values_.data() + st.first_output, st.outputs});
@@ -266,6 +344,20 @@ void ModelChain::apply(Summary& s) noexcept {
   else if (learning) counters_.learning.add();
   else if (unfit) counters_.unfit.add();
   else counters_.scored.add();
+}
+
+void ModelChain::collect(const Summary& s, std::size_t cols) noexcept {
+  TrainingData& d = train_->data;
+  try {
+    const auto [it, added] = train_keys_.try_emplace(std::string(s.key_name), static_cast<std::uint32_t>(d.keys.size()));
+    if (added) d.keys.emplace_back(s.key_name);
+    d.key_of_row.push_back(it->second);
+    d.end.push_back(s.end);
+    d.values.insert(d.values.end(), x_.begin(), x_.begin() + static_cast<std::ptrdiff_t>(cols));
+  } catch (...) {
+    std::fprintf(stderr, "vigil: out of memory while collecting training vectors\n");
+    std::abort();
+  }
 }
 
 std::size_t ModelChain::state_bytes() const noexcept {

@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,17 +16,6 @@ namespace vigil::test {
 namespace {
 
 using Catch::Matchers::Contains;
-
-// The value of member `name` in a summary line: a number, or NaN for null.
-double member(const std::string& line, const std::string& name) {
-  const auto at = line.find("\"" + name + "\":");
-  REQUIRE(at != std::string::npos);
-  const std::string rest = line.substr(at + name.size() + 3);
-  if (rest.rfind("null", 0) == 0) return std::numeric_limits<double>::quiet_NaN();
-  return std::stod(rest);
-}
-
-std::string key_of(const std::string& line) { return std::regex_replace(line, std::regex(".*\"key\":\"([^\"]+)\".*"), "$1"); }
 
 // Two machines, one record a second for 400 s; press-1's vibration jumps from about 1 to about 3
 // at 300 s. Small deterministic noise (an LCG) on every value.
@@ -109,25 +97,25 @@ TEST_CASE("a vibration jump after the baseline shows as anomaly and as an on_ala
   REQUIRE(lines.size() == 80);
   std::map<std::string, int> window;  // per key: index of the next window
   for (const auto& l : lines) {
-    const std::string key = key_of(l);
+    const std::string key = summary_key(l);
     const int w = window[key]++;
     INFO(l);
     if (w < 20) {  // learning: the model's outputs are null
-      CHECK(std::isnan(member(l, "t2")));
-      CHECK(std::isnan(member(l, "anomaly")));
-      CHECK(std::isnan(member(l, "vib_ewma")));
+      CHECK(std::isnan(summary_number(l, "t2")));
+      CHECK(std::isnan(summary_number(l, "anomaly")));
+      CHECK(std::isnan(summary_number(l, "vib_ewma")));
       continue;
     }
-    CHECK(member(l, "t2") >= 0);
+    CHECK(summary_number(l, "t2") >= 0);
     const bool jumped = key == "press-1" && w >= 30;
-    CHECK(member(l, "anomaly") == (jumped ? 1 : 0));
-    if (!jumped) CHECK(member(l, "vib_anomaly") == 0);
+    CHECK(summary_number(l, "anomaly") == (jumped ? 1 : 0));
+    if (!jumped) CHECK(summary_number(l, "vib_anomaly") == 0);
   }
   CHECK(window["press-1"] == 40);
   // The EWMA on vib_rms sees the jump within two windows.
   for (const auto& l : lines)
-    if (l.find("\"start\":1700000310000") != std::string::npos && key_of(l) == "press-1")
-      CHECK(member(l, "vib_anomaly") == 1);
+    if (l.find("\"start\":1700000310000") != std::string::npos && summary_key(l) == "press-1")
+      CHECK(summary_number(l, "vib_anomaly") == 1);
 
   // on_alarm: only the summary that raised the alarm is stored, on the alert lane.
   const auto rows = outbox_rows(dir.file("outbox.db"));
@@ -160,7 +148,7 @@ TEST_CASE("C-MAPSS FD001 example alarms late in each engine's life and not early
   auto r = run_process({VIGIL_BINARY, "replay", source_path("examples/cmapss-fd001.yaml"), "--input", dir.file("fd001.csv")});
   REQUIRE(r.exit_code == 0);
   std::map<std::string, std::vector<double>> anomaly;  // per unit, per cycle
-  for (const auto& l : split_lines(r.out)) anomaly[key_of(l)].push_back(member(l, "anomaly"));
+  for (const auto& l : split_lines(r.out)) anomaly[summary_key(l)].push_back(summary_number(l, "anomaly"));
   REQUIRE(anomaly.size() == 3);
   CHECK(anomaly["1"].size() == 192);
   for (const auto& [unit, verdicts] : anomaly) {

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -54,6 +55,21 @@ std::vector<std::string> split_lines(const std::string& text) {
   std::string line;
   while (std::getline(in, line)) lines.push_back(line);
   return lines;
+}
+
+double summary_number(const std::string& line, const std::string& name) {
+  const auto at = line.find("\"" + name + "\":");
+  if (at == std::string::npos) throw std::runtime_error("no member " + name + " in " + line);
+  const std::string rest = line.substr(at + name.size() + 3);
+  if (rest.rfind("null", 0) == 0) return std::numeric_limits<double>::quiet_NaN();
+  return std::stod(rest);
+}
+
+std::string summary_key(const std::string& line) {
+  const auto at = line.find("\"key\":\"");
+  if (at == std::string::npos) throw std::runtime_error("no key in " + line);
+  const auto begin = at + 7;
+  return line.substr(begin, line.find('"', begin) - begin);
 }
 
 std::string source_path(const std::string& relative) {

@@ -24,6 +24,11 @@ void write_file(const std::string& path, const std::string& text);
 std::string read_file(const std::string& path);
 std::vector<std::string> split_lines(const std::string& text);
 
+/// Member `name` of a summary's JSON line as a number (NaN for null); throws when absent.
+double summary_number(const std::string& line, const std::string& name);
+/// The "key" member of a summary's JSON line.
+std::string summary_key(const std::string& line);
+
 /// What a finished process left.
 struct ProcessResult {
   int exit_code = -1;  ///< exit status, or 128+signal

@@ -24,6 +24,7 @@ constexpr ConfigKey kMahalanobisKeys[] = {
 constexpr std::string_view kMahalanobisOutputs[] = {"score", "anomaly"};
 
 struct MahalanobisTraits {
+  static constexpr std::string_view kName = "mahalanobis";
   using Fitted = Mahalanobis;
   using Options = MahalanobisOptions;
   static Result<Fitted> fit(const Baseline& b, const Options& o) { return Mahalanobis::fit(b, o); }
@@ -56,7 +57,9 @@ std::unique_ptr<runtime::Model> make_mahalanobis(const runtime::ModelSetup& setu
     o.shrinkage = Shrinkage::fixed;
     o.intensity = *v;
   }
-  return std::make_unique<BaselineModel<MahalanobisTraits>>(setup, o, 1, mahalanobis_key_bytes(setup));
+  auto shared = shared_from_file<MahalanobisTraits>(setup, o);
+  if (!shared) return nullptr;
+  return std::make_unique<BaselineModel<MahalanobisTraits>>(setup, o, 1, mahalanobis_key_bytes(setup), std::move(*shared));
 }
 
 }  // namespace
@@ -66,6 +69,7 @@ const runtime::ModelPlugin kMahalanobisPlugin{
     "Squared Mahalanobis distance of the feature vector to the key's baseline mean, with the covariance shrunk "
     "toward its diagonal (LLT solve), against the chi-square limit at `confidence`. Outputs `score` (the "
     "squared distance d2) and `anomaly`.",
-    kMahalanobisKeys, kMahalanobisOutputs, &make_mahalanobis, &mahalanobis_key_bytes};
+    kMahalanobisKeys, kMahalanobisOutputs, &make_mahalanobis, &mahalanobis_key_bytes,
+    runtime::kLearnsOnDevice | runtime::kFromFile};
 
 }  // namespace vigil::models::pipeline

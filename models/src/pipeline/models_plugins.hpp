@@ -8,5 +8,6 @@ extern const runtime::ModelPlugin kPcaAnomalyPlugin;
 extern const runtime::ModelPlugin kMahalanobisPlugin;
 extern const runtime::ModelPlugin kEwmaPlugin;
 extern const runtime::ModelPlugin kCusumPlugin;
+extern const runtime::ModelPlugin kRulPlugin;
 
 }  // namespace vigil::models::pipeline

@@ -29,6 +29,7 @@ constexpr ConfigKey kPcaKeys[] = {
 constexpr std::string_view kPcaOutputs[] = {"t2", "q", "anomaly"};
 
 struct PcaTraits {
+  static constexpr std::string_view kName = "pca_anomaly";
   using Fitted = PcaAnomaly;
   using Options = PcaOptions;
   static Result<Fitted> fit(const Baseline& b, const Options& o) { return PcaAnomaly::fit(b, o); }
@@ -67,7 +68,7 @@ std::unique_ptr<runtime::Model> make_pca(const runtime::ModelSetup& setup) {
                  " features; use at most " + std::to_string(setup.features));
       ok = false;
     }
-    if (setup.learn <= o.components) {
+    if (setup.learn > 0 && setup.learn <= o.components) {
       report(setup, "baseline",
              "learn: " + std::to_string(setup.learn) + " is too few vectors for " + std::to_string(o.components) +
                  " components; learn more vectors than components");
@@ -80,7 +81,9 @@ std::unique_ptr<runtime::Model> make_pca(const runtime::ModelSetup& setup) {
     ok = false;
   }
   if (!ok) return nullptr;
-  return std::make_unique<BaselineModel<PcaTraits>>(setup, o, filter, pca_key_bytes(setup));
+  auto shared = shared_from_file<PcaTraits>(setup, o);
+  if (!shared) return nullptr;
+  return std::make_unique<BaselineModel<PcaTraits>>(setup, o, filter, pca_key_bytes(setup), std::move(*shared));
 }
 
 }  // namespace
@@ -90,6 +93,6 @@ const runtime::ModelPlugin kPcaAnomalyPlugin{
     "PCA on the standardized feature vector: Hotelling T2 on the kept components and SPE/Q on the residual, "
     "each against its control limit at `confidence`. Outputs `t2`, `q`, `anomaly` (1 when either limit is "
     "exceeded, after the optional median filter).",
-    kPcaKeys, kPcaOutputs, &make_pca, &pca_key_bytes};
+    kPcaKeys, kPcaOutputs, &make_pca, &pca_key_bytes, runtime::kLearnsOnDevice | runtime::kFromFile};
 
 }  // namespace vigil::models::pipeline

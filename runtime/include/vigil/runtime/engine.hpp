@@ -21,6 +21,8 @@ enum class EngineMode : std::uint8_t {
   replay,    ///< one source fed from a file; console output; outbox only if asked
 };
 
+struct TrainTarget;
+
 struct EngineOptions {
   EngineMode mode = EngineMode::run;
   bool replay_outbox = false;          ///< replay also writes the outbox
@@ -28,6 +30,8 @@ struct EngineOptions {
   EnvLookup env = process_env();
   const Clock* wall = nullptr;         ///< event-time clock for sources (default: WallClock)
   const Clock* monotonic = nullptr;    ///< timeouts, ticks, key_ttl, --for (default: MonotonicClock)
+  /// `vigil train` (replay mode): the model whose input vectors the replay collects.
+  TrainTarget* train = nullptr;
 };
 
 /// Markdown reference of the keys the engine itself reads: top level, limits, the keys every

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vigil/runtime/config_keys.hpp"
+#include "vigil/runtime/event.hpp"
 #include "vigil/runtime/result.hpp"
 
 namespace vigil::runtime {
@@ -30,6 +31,22 @@ struct ModelSetup {
   std::size_t max_keys = 0;        ///< key slots to preallocate state for
   std::string path;                ///< "pipelines[0].model[1]" for messages
   Diagnostics* diag = nullptr;     ///< null when the chain is rebuilt (already validated)
+  std::vector<std::string> feature_names;  ///< the columns the vector is made of, in order
+  std::string file;                ///< `file:` resolved against the config's folder; empty: none
+  bool train = false;              ///< built for `vigil train`: do not read `file`, expect train()
+};
+
+/// The vectors one model of a chain saw during a replay, for `vigil train`: row r is key
+/// `keys[key_of_row[r]]`'s vector at window end `end[r]`; a key's rows are in arrival order.
+struct TrainingData {
+  std::vector<std::string> keys;
+  std::vector<std::uint32_t> key_of_row;
+  std::vector<Nanos> end;
+  std::vector<double> values;  ///< rows * cols, row after row
+  std::size_t cols = 0;
+  std::string input;           ///< the replayed file, for the model file's metadata
+
+  std::size_t rows() const noexcept { return key_of_row.size(); }
 };
 
 /// One configured model with per-key state for every key slot, allocated by the factory.
@@ -49,11 +66,21 @@ class Model {
   virtual Result<void> restore(std::uint32_t slot, std::span<const std::byte> in) = 0;
   /// Bytes of per-key state for every slot (fitted models counted at their fitted size).
   virtual std::size_t state_bytes() const noexcept = 0;
+  /// `vigil train`: fits the model to `data` and writes its model file to `out`; returns a
+  /// report for the user (what was fitted, cross-validated figures). Only called on a model
+  /// built with ModelSetup::train.
+  virtual Result<std::string> train(const TrainingData& data, const std::string& out);
 };
 
 using ModelFactory = std::unique_ptr<Model> (*)(const ModelSetup&);
 /// Bytes of state one key will need (checked against limits.max_state before the factory runs).
 using ModelKeyBytes = std::size_t (*)(const ModelSetup&);
+
+/// Where a model type's fitted state may come from (ModelPlugin::sources, a bit mask).
+enum ModelSources : std::uint8_t {
+  kLearnsOnDevice = 1,  ///< `baseline: {learn: N}`
+  kFromFile = 2,        ///< `file:` written by `vigil train`
+};
 
 /// A registered model type (`model: {type: ...}`).
 struct ModelPlugin {
@@ -63,6 +90,7 @@ struct ModelPlugin {
   std::span<const std::string_view> outputs;  ///< output columns, in order, before the `as:` prefix
   ModelFactory make;
   ModelKeyBytes key_bytes;
+  std::uint8_t sources = kLearnsOnDevice;  ///< ModelSources: exactly one of them per model block
 };
 
 /// Keys every model has (type, baseline, as), for validation and `vigil describe`.

@@ -6,9 +6,11 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "vigil/runtime/counter.hpp"
+#include "vigil/runtime/model.hpp"
 #include "vigil/runtime/key_table.hpp"
 #include "vigil/runtime/plugin.hpp"
 #include "vigil/runtime/summary.hpp"
@@ -23,6 +25,18 @@ struct ModelChainCounters {
   Counter unfit;     ///< a key's frozen baseline gave no model (e.g. every feature constant)
 };
 
+/// `vigil train`: the model whose input vectors a replay collects instead of scoring them. The
+/// engine fills the fields below `stage` at load; the replay fills `data`.
+struct TrainTarget {
+  std::string pipeline;  ///< pipeline name; empty: the one pipeline with a `file:` model
+  std::size_t stage = static_cast<std::size_t>(-1);  ///< index in the chain; -1: its one `file:` model
+  std::string found_pipeline;  ///< the pipeline's name
+  std::string path;            ///< "pipelines[0].model[1]"
+  std::string file;            ///< its `file:`, resolved against the config's folder
+  Model* model = nullptr;      ///< owned by the engine's chain
+  TrainingData data;
+};
+
 /// A pipeline's `model:` block, built at load with per-key state for limits.max_keys slots.
 /// apply() runs on the pipeline thread, is noexcept and allocates nothing once keys are fitted.
 class ModelChain {
@@ -34,7 +48,8 @@ class ModelChain {
   static std::unique_ptr<ModelChain> build(const ConfigNode& node, const SummarySchema& schema,
                                            const Registry& registry, const Limits& limits,
                                            std::size_t window_state_bytes, const std::string& path,
-                                           Diagnostics& diag);
+                                           Diagnostics& diag, const std::string& config_dir = {},
+                                           TrainTarget* train = nullptr);
   ~ModelChain();
   ModelChain(const ModelChain&) = delete;
   ModelChain& operator=(const ModelChain&) = delete;
@@ -61,6 +76,7 @@ class ModelChain {
  private:
   struct Stage;
   ModelChain();
+  void collect(const Summary& s, std::size_t cols) noexcept;
   SummarySchema schema_;
   std::size_t window_columns_ = 0;
   std::vector<Stage> stages_;
@@ -68,6 +84,9 @@ class ModelChain {
   std::vector<double> x_;       // one stage's gathered features
   std::vector<std::uint32_t> generation_;  // per key slot
   std::vector<unsigned char> seen_;        // per key slot: a summary of this generation was applied
+  TrainTarget* train_ = nullptr;           // `vigil train`: stage train_stage_ collects, later ones idle
+  std::size_t train_stage_ = 0;
+  std::unordered_map<std::string, std::uint32_t> train_keys_;  // key name -> index in data.keys
   ModelChainCounters counters_;
 };
 
