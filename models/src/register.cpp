@@ -10,6 +10,7 @@ void register_models(runtime::Registry& registry) {
   registry.add(pipeline::kEwmaPlugin);
   registry.add(pipeline::kCusumPlugin);
   registry.add(pipeline::kRulPlugin);
+  registry.add(pipeline::kSpectrumPlugin);
 }
 
 }  // namespace vigil::models

@@ -413,6 +413,10 @@ struct Engine::Impl {
   void build_pipelines(const ConfigNode& list, Diagnostics& diag);
   void build_outputs(const ConfigNode* map, Diagnostics& diag);
   void dispatch(SourceIndex s, std::span<const Event> events, std::vector<bool>& ended);
+  // Hands a pipeline's events to its raw-sample models before its window sees them.
+  void observe(std::size_t pipeline, std::span<const Event> part) noexcept {
+    if (pipeline < fanout.chains.size() && fanout.chains[pipeline]) fanout.chains[pipeline]->observe(part);
+  }
   void flush_pipelines(const std::vector<std::size_t>& which, FlushMode mode);
   void evict_idle_keys();
   std::unique_ptr<Operator> make_operator(PipelineSetup setup, const WindowPlugin& plugin, Diagnostics& diag) const;
@@ -676,7 +680,7 @@ void Engine::Impl::build_pipelines(const ConfigNode& list, Diagnostics& diag) {
         train = t;
       }
       chain = ModelChain::build(*model, op->schema(), *registry, limits, op->state_bytes(), path, diag, config_dir,
-                                train);
+                                train, &fields);
       if (!chain) continue;
     }
     ForwardSettings forward;
@@ -943,6 +947,7 @@ void Engine::Impl::dispatch(SourceIndex s, std::span<const Event> events, std::v
   auto forward = [&](std::span<const Event> part) {
     if (part.empty() || subs.empty()) return;
     if (subs.size() == 1) {
+      observe(subs[0], part);
       pipelines[subs[0]]->process(part, fanout);
       return;
     }
@@ -953,7 +958,10 @@ void Engine::Impl::dispatch(SourceIndex s, std::span<const Event> events, std::v
       std::size_t j = i + 1;
       if (part[i].kind == EventKind::sample)
         while (j < part.size() && part[j].kind == EventKind::sample && !(part[j].flags & kRecordBegin)) ++j;
-      for (std::size_t p : subs) pipelines[p]->process(part.subspan(i, j - i), *stage);
+      for (std::size_t p : subs) {
+        observe(p, part.subspan(i, j - i));
+        pipelines[p]->process(part.subspan(i, j - i), *stage);
+      }
       stage->release();
       i = j;
     }
@@ -1193,6 +1201,7 @@ std::string Engine::stats_json() const {
       out += ",\"model_learning\":" + std::to_string(chain->counters().learning.get());
       out += ",\"model_skipped\":" + std::to_string(chain->counters().skipped.get());
       out += ",\"model_unfit\":" + std::to_string(chain->counters().unfit.get());
+      out += ",\"model_raw_truncated\":" + std::to_string(chain->counters().raw_truncated.get());
       out += ",\"model_state_bytes\":" + std::to_string(chain->state_bytes());
     }
     out += '}';
@@ -1231,7 +1240,9 @@ std::string Engine::stats_text() const {
       out += "models " + p->schema().pipeline + ": " + std::to_string(ch->counters().scored.get()) + " scored, " +
              std::to_string(ch->counters().learning.get()) + " learning, " +
              std::to_string(ch->counters().skipped.get()) + " skipped (late or a NaN feature), " +
-             std::to_string(ch->counters().unfit.get()) + " unfit; " + std::to_string(ch->state_bytes()) +
+             std::to_string(ch->counters().unfit.get()) + " unfit, " +
+             std::to_string(ch->counters().raw_truncated.get()) + " with raw samples lost to a full ring; " +
+             std::to_string(ch->state_bytes()) +
              " bytes of model state\n";
   }
   for (const auto& o : m.outputs) out += o->stats() + "\n";

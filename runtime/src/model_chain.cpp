@@ -1,5 +1,7 @@
 #include "vigil/runtime/model_chain.hpp"
 
+#include "vigil/runtime/zeroed_array.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,10 +19,10 @@ constexpr ConfigKey kBaselineKeys[] = {
      2, 1'000'000},
 };
 constexpr ConfigKey kModelCommonKeys[] = {
-    {"type", KeyType::string, Required::yes, {}, "Model type: pca_anomaly, mahalanobis, ewma, cusum or rul."},
+    {"type", KeyType::string, Required::yes, {}, "Model type: pca_anomaly, mahalanobis, ewma, cusum, rul or spectrum."},
     {"baseline", KeyType::object, Required::no, {},
      "`{learn: N}`: learn each key's in-control baseline on the device. A model has `baseline` or `file`: ewma and "
-     "cusum only `baseline`, rul only `file`.",
+     "cusum only `baseline`, rul only `file`, spectrum neither.",
      kNoMin, kNoMax, {}, kBaselineKeys},
     {"file", KeyType::string, Required::no, {},
      "Model file written by `vigil train` (relative to the config file's folder): a baseline trained on a laptop, "
@@ -66,13 +68,77 @@ bool declares(std::span<const ConfigKey> keys, std::string_view name) {
 
 std::span<const ConfigKey> model_common_keys() noexcept { return kModelCommonKeys; }
 
+ModelStatus Model::score_samples(std::uint32_t, std::span<const double>, std::span<double>) noexcept {
+  return ModelStatus::unfit;
+}
+
 Result<std::string> Model::train(const TrainingData&, const std::string&) {
   return Error{"this model type cannot be trained from a file"};
 }
 
+// The last `capacity` raw values of one field per key slot, in arrival order, for a raw-sample
+// model. Fixed memory (max_keys x capacity samples, resident only where written).
+struct ModelChain::RawRing {
+  struct Sample {
+    Nanos time;
+    double value;
+  };
+  struct Slot {
+    std::uint64_t head;        // samples ever pushed since the slot's key started
+    std::uint32_t generation;  // of the key the samples belong to
+    std::uint8_t used;
+    std::uint8_t lost;         // lost_until is set: samples up to it may be missing
+    Nanos lost_until;
+  };
+  FieldId field = kNoField;
+  std::size_t capacity = 0;
+  bool restored = false;  // after a restore: samples before each key's first new one are gone
+  ZeroedArray<Sample> samples;
+  ZeroedArray<Slot> slots;
+
+  void push(KeyId key, Nanos t, double v) noexcept {
+    if (key.index >= slots.size()) return;
+    Slot& sl = slots[key.index];
+    if (!sl.used || sl.generation != key.generation) {
+      sl = Slot{0, key.generation, 1, static_cast<std::uint8_t>(restored ? 1 : 0), t - 1};
+    }
+    Sample& at = samples[key.index * capacity + sl.head % capacity];
+    if (sl.head >= capacity && (!sl.lost || at.time > sl.lost_until)) {
+      sl.lost = 1;
+      sl.lost_until = at.time;
+    }
+    at = Sample{t, v};
+    ++sl.head;
+  }
+
+  // Values of `key` with start <= t < end (then at t == end while fewer than `records`), oldest
+  // first, into `out`; `truncated` when the ring may have dropped some of them.
+  std::size_t gather(KeyId key, Nanos start, Nanos end, std::uint64_t records, std::span<double> out,
+                     bool& truncated) const noexcept {
+    truncated = false;
+    if (key.index >= slots.size()) return 0;
+    const Slot& sl = slots[key.index];
+    if (!sl.used || sl.generation != key.generation) return 0;
+    truncated = sl.lost && sl.lost_until >= start;
+    const std::uint64_t n = std::min<std::uint64_t>(sl.head, capacity);
+    const Sample* base = samples.data() + key.index * capacity;
+    std::size_t got = 0;
+    for (std::uint64_t i = sl.head - n; i < sl.head && got < out.size(); ++i) {
+      const Sample& x = base[i % capacity];
+      if (x.time >= start && x.time < end) out[got++] = x.value;
+    }
+    for (std::uint64_t i = sl.head - n; i < sl.head && got < out.size() && got < records; ++i) {
+      const Sample& x = base[i % capacity];
+      if (x.time == end && end > start) out[got++] = x.value;
+    }
+    return got;
+  }
+};
+
 struct ModelChain::Stage {
   std::string type;
   std::unique_ptr<Model> model;
+  RawRing* ring = nullptr;            // raw-sample models
   std::vector<std::uint16_t> inputs;  // column indices into values_
   std::size_t first_output = 0;       // index into values_
   std::size_t outputs = 0;
@@ -84,7 +150,8 @@ ModelChain::~ModelChain() = default;
 std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const SummarySchema& schema,
                                               const Registry& registry, const Limits& limits,
                                               std::size_t window_state_bytes, const std::string& path,
-                                              Diagnostics& diag, const std::string& config_dir, TrainTarget* train) {
+                                              Diagnostics& diag, const std::string& config_dir, TrainTarget* train,
+                                              const FieldTable* fields) {
   const std::size_t before = diag.lines().size();
   std::vector<const ConfigNode*> items;
   if (node.is_map()) {
@@ -107,8 +174,11 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     const ModelPlugin* plugin = nullptr;
     std::vector<ConfigKey> keys;
     ModelSetup setup;
+    std::size_t outputs = 0;
     std::vector<std::uint16_t> inputs;
     std::size_t first_output = 0;
+    FieldId raw_field = kNoField;
+    std::size_t raw_capacity = 0;
   };
   std::vector<Pending> pending;
   std::size_t key_bytes = 0;
@@ -141,11 +211,16 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     Block b(&item, p.keys);
     const bool learns = b.has("baseline"), from_file = b.has("file");
     const std::string type_name(plugin->name);
+    if (plugin->sources == kStateless && (learns || from_file)) {
+      diag.error(b.node(learns ? "baseline" : "file")->mark, where + (learns ? ".baseline" : ".file"),
+                 "a " + type_name + " model has nothing to learn; remove " + (learns ? "baseline" : "file"));
+      continue;
+    }
     if (learns && from_file) {
       diag.error(b.node("file")->mark, where + ".file", "give baseline or file, not both");
       continue;
     }
-    if (!learns && !from_file) {
+    if (plugin->sources != kStateless && !learns && !from_file) {
       diag.error(item.mark, where,
                  (plugin->sources & kLearnsOnDevice)
                      ? "missing key \"baseline\" (such as {learn: 400}: learn each key's baseline on the device)" +
@@ -168,7 +243,15 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
 
     // Features: names of columns before this model (window columns and earlier outputs).
     std::vector<const ConfigNode*> names;
-    if (declares(plugin->keys, "feature")) {
+    if (plugin->raw_samples) {
+      const std::string field = b.string("field");
+      p.raw_field = fields ? fields->find(field) : kNoField;
+      p.raw_capacity = static_cast<std::size_t>(b.integer("max_samples"));
+      if (p.raw_field == kNoField)
+        diag.error(b.node("field")->mark, where + ".field",
+                   "\"" + field + "\" is not a field of any source; a " + type_name +
+                       " model reads a source field's raw values (such as vib), not a summary column");
+    } else if (declares(plugin->keys, "feature")) {
       names.push_back(b.node("feature"));
     } else if (const ConfigNode* list = b.node("features")) {
       if (list->is_scalar()) names.push_back(list);
@@ -202,8 +285,11 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     if (b.has("as") && b.string("as").empty())
       diag.error(b.node("as")->mark, where + ".as", "must not be empty; use a short name such as vib");
     p.first_output = chain->schema_.columns.size();
-    for (std::string_view out : plugin->outputs) {
-      const std::string name = prefix + std::string(out);
+    std::vector<std::string> outputs(plugin->outputs.begin(), plugin->outputs.end());
+    if (plugin->outputs_of) outputs = plugin->outputs_of(b);
+    p.outputs = outputs.size();
+    for (const std::string& out : outputs) {
+      const std::string name = prefix + out;
       const auto& cols = chain->schema_.columns;
       const auto it = std::find(cols.begin(), cols.end(), name);
       if (it != cols.end()) {
@@ -283,7 +369,17 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     st.type = std::string(p.plugin->name);
     st.inputs = std::move(p.inputs);
     st.first_output = p.first_output;
-    st.outputs = p.plugin->outputs.size();
+    st.outputs = p.outputs;
+    if (p.raw_field != kNoField) {
+      auto ring = std::make_unique<RawRing>();
+      ring->field = p.raw_field;
+      ring->capacity = p.raw_capacity;
+      ring->samples.reset(limits.max_keys * p.raw_capacity);
+      ring->slots.reset(limits.max_keys);
+      st.ring = ring.get();
+      widest = std::max(widest, p.raw_capacity);
+      chain->rings_.push_back(std::move(ring));
+    }
     // The Block points into `p.keys`, which lives until the factory returns.
     st.model = p.plugin->make(p.setup);
     if (!st.model) {
@@ -321,6 +417,19 @@ void ModelChain::apply(Summary& s) noexcept {
   bool learning = false, skipped = false, unfit = false;
   for (std::size_t k = 0; k < stages_.size(); ++k) {
     Stage& st = stages_[k];
+    if (st.ring) {
+      bool truncated = false;
+      const std::size_t got = st.ring->gather(s.key, s.start, s.end, s.count, x_, truncated);
+      if (truncated) counters_.raw_truncated.add();
+      if (truncated || got < 2) {
+        skipped = true;
+        continue;
+      }
+      const ModelStatus status =
+          st.model->score_samples(slot, {x_.data(), got}, {values_.data() + st.first_output, st.outputs});
+      unfit = unfit || status == ModelStatus::unfit;
+      continue;
+    }
     bool finite = true;
     for (std::size_t i = 0; i < st.inputs.size(); ++i) {
       x_[i] = values_[st.inputs[i]];
@@ -346,6 +455,15 @@ void ModelChain::apply(Summary& s) noexcept {
   else counters_.scored.add();
 }
 
+void ModelChain::observe(std::span<const Event> events) noexcept {
+  if (rings_.empty()) return;
+  for (const Event& e : events) {
+    if (e.kind != EventKind::sample) continue;
+    for (auto& r : rings_)
+      if (r->field == e.field) r->push(e.key, e.time, e.value);
+  }
+}
+
 void ModelChain::collect(const Summary& s, std::size_t cols) noexcept {
   TrainingData& d = train_->data;
   try {
@@ -363,6 +481,8 @@ void ModelChain::collect(const Summary& s, std::size_t cols) noexcept {
 std::size_t ModelChain::state_bytes() const noexcept {
   std::size_t bytes = generation_.size() * sizeof(std::uint32_t) + seen_.size();
   for (const auto& st : stages_) bytes += st.model->state_bytes();
+  for (const auto& r : rings_)
+    bytes += r->samples.size() * sizeof(RawRing::Sample) + r->slots.size() * sizeof(RawRing::Slot);
   return bytes;
 }
 
@@ -398,6 +518,11 @@ void ModelChain::snapshot(const KeyTable& keys, std::vector<std::byte>& out) con
 
 Result<void> ModelChain::restore(std::span<const std::byte> in, KeyTable& keys) {
   const Error bad{"model state does not match this pipeline's model: block"};
+  // Raw samples are not in checkpoints: windows open at the restart lack their earlier samples.
+  for (auto& r : rings_) {
+    r->restored = true;
+    for (auto& sl : r->slots) sl.used = 0;
+  }
   std::uint32_t magic = 0;
   std::uint16_t stages = 0;
   if (!get(in, magic) || magic != kChainMagic || !get(in, stages) || stages != stages_.size()) return bad;

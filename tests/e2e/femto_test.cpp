@@ -39,7 +39,7 @@ TEST_CASE("FEMTO bearing 3_1 example raises a lasting alarm minutes before failu
   const auto lines = split_lines(r.out);
   REQUIRE(lines.size() == 515);
   const std::size_t n = lines.size();
-  std::vector<double> start, t2, anomaly, h_rms, v_rms;
+  std::vector<double> start, t2, anomaly, h_rms, v_rms, h_high;
   for (std::size_t i = 0; i < n; ++i) {
     const std::string& l = lines[i];
     INFO("snapshot " << i + 1 << ": " << l);
@@ -51,7 +51,12 @@ TEST_CASE("FEMTO bearing 3_1 example raises a lasting alarm minutes before failu
     anomaly.push_back(summary_number(l, "anomaly"));
     h_rms.push_back(summary_number(l, "h_acc_g_rms"));
     v_rms.push_back(summary_number(l, "v_acc_g_rms"));
+    // The spectrum model reads the same 2,560 raw values the window aggregated.
+    CHECK(summary_number(l, "h_rms") == Approx(h_rms.back()).epsilon(1e-12));
+    CHECK(summary_number(l, "v_rms") == Approx(v_rms.back()).epsilon(1e-12));
+    h_high.push_back(summary_number(l, "h_band_10000_12800"));
   }
+  CHECK_THAT(r.err, Contains("\"model_raw_truncated\":0"));
 
   const std::size_t learn = 128, half = n / 2, last_tenth = n - n / 10;
   for (std::size_t i = 0; i < learn; ++i) CHECK(std::isnan(t2[i]));
@@ -67,6 +72,10 @@ TEST_CASE("FEMTO bearing 3_1 example raises a lasting alarm minutes before failu
   CHECK(hi_last >= 100 * hi_first_half);
   CHECK(h_ratio >= 1.3);
   CHECK(v_ratio >= 1.8);
+  // The horizontal 10-12.8 kHz band energy rises far more than the RMS (measured x35).
+  const double high_ratio = mean(h_high, last_tenth, n) / mean(h_high, 0, half);
+  INFO("10-12.8 kHz band energy ratio " << high_ratio);
+  CHECK(high_ratio >= 20);
 
   // Alarms: none in the healthy first half, nor anywhere before the last 10 % (the first alarm was
   // measured at snapshot 492).

@@ -9,5 +9,6 @@ extern const runtime::ModelPlugin kMahalanobisPlugin;
 extern const runtime::ModelPlugin kEwmaPlugin;
 extern const runtime::ModelPlugin kCusumPlugin;
 extern const runtime::ModelPlugin kRulPlugin;
+extern const runtime::ModelPlugin kSpectrumPlugin;
 
 }  // namespace vigil::models::pipeline

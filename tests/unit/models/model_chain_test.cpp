@@ -15,6 +15,7 @@
 #include "vigil/models/mahalanobis.hpp"
 #include "vigil/models/models.hpp"
 #include "vigil/models/pca_anomaly.hpp"
+#include "vigil/models/vibration.hpp"
 #include "vigil/runtime/model_chain.hpp"
 
 namespace vigil::models {
@@ -41,11 +42,15 @@ struct Chain {
   SummarySchema schema;
   runtime::ConfigNode root;
   runtime::Diagnostics diag;
+  runtime::FieldTable fields;
   std::unique_ptr<ModelChain> chain;
   std::string errors;
 
+  /// `source_fields`: the fields the sources read (raw-sample models name one).
   Chain(const std::string& model_yaml, std::vector<std::string> columns, std::size_t max_keys = 8,
-        std::int64_t max_state = std::int64_t{1} << 30, std::size_t window_bytes = 0) {
+        std::int64_t max_state = std::int64_t{1} << 30, std::size_t window_bytes = 0,
+        const std::vector<std::string>& source_fields = {}) {
+    for (const auto& f : source_fields) fields.intern(f);
     schema = SummarySchema{"p", 0, std::move(columns)};
     auto node = runtime::load_config_text("model: " + model_yaml + "\n", "plant.yaml", ".");
     REQUIRE(node.ok());
@@ -53,15 +58,20 @@ struct Chain {
     runtime::Limits limits;
     limits.max_keys = max_keys;
     limits.max_state = max_state;
-    chain = ModelChain::build(*root.find("model"), schema, registry(), limits, window_bytes, "pipelines[0]", diag);
+    chain = ModelChain::build(*root.find("model"), schema, registry(), limits, window_bytes, "pipelines[0]", diag, ".",
+                              nullptr, &fields);
     errors = diag.str();
   }
 
   /// Applies the chain to one summary of `slot` with `values`; returns the extended values.
   std::vector<double> apply(std::vector<double> values, std::uint32_t slot = 0, std::uint32_t generation = 0,
-                            std::uint8_t flags = 0) {
+                            std::uint8_t flags = 0, runtime::Nanos start = 0, runtime::Nanos end = 0,
+                            std::uint64_t count = 0) {
     Summary s;
     s.schema = &schema;
+    s.start = start;
+    s.end = end;
+    s.count = count;
     s.key = {slot, generation};
     s.values = values;
     s.flags = flags;
@@ -370,6 +380,128 @@ TEST_CASE("model config errors name file line and column and say what to write",
                              Catch::Contains("for limits.max_keys = 100000; with the window's 60 MiB that is more than "
                                              "limits.max_state (64 MiB)"));
   }
+}
+
+// One value per millisecond of `field` for `key`, from `from` ms, n of them: a 50 Hz sine of
+// amplitude 1 plus a 200 Hz one of amplitude 0.5, scaled by `gain`.
+std::vector<runtime::Event> vibration(runtime::FieldId field, std::uint32_t key, int from, int n, double gain = 1) {
+  std::vector<runtime::Event> events;
+  for (int i = from; i < from + n; ++i) {
+    const double t = i / 1000.0;
+    runtime::Event e;
+    e.time = static_cast<runtime::Nanos>(i) * 1'000'000;
+    e.value = gain * (std::sin(2 * M_PI * 50 * t) + 0.5 * std::sin(2 * M_PI * 200 * t));
+    e.key = {key, 0};
+    e.field = field;
+    e.flags = runtime::kRecordBegin;
+    events.push_back(e);
+  }
+  return events;
+}
+
+constexpr const char* kSpectrum = "{type: spectrum, field: vib, rate: 1000, bands: [0-100, 100-300, 300-500], max_samples: 512}";
+
+TEST_CASE("spectrum puts vibration features of each window's raw values into the summary", "[models][chain][spectrum]") {
+  Chain c(kSpectrum, {"vib_rms"}, 4, std::int64_t{1} << 30, 0, {"temp", "vib"});
+  REQUIRE(c.errors.empty());
+  CHECK(c.chain->schema().columns ==
+        std::vector<std::string>{"vib_rms", "rms", "peak", "crest_factor", "kurtosis", "band_0_100", "band_100_300", "band_300_500"});
+  const runtime::FieldId vib = c.fields.find("vib"), temp = c.fields.find("temp");
+  // Key 0: 250 ms of vibration (the window is the first 200), key 1 three times louder, and a
+  // temperature field that must not mix in.
+  auto events = vibration(vib, 0, 0, 250);
+  auto louder = vibration(vib, 1, 0, 200, 3);
+  auto other = vibration(temp, 0, 0, 200, 100);
+  events.insert(events.end(), louder.begin(), louder.end());
+  events.insert(events.end(), other.begin(), other.end());
+  c.chain->observe(events);
+
+  const auto out = c.apply({0.0}, 0, 0, 0, 0, 200'000'000, 200);
+  // The same 200 values through the numerical core directly.
+  std::vector<double> raw;
+  for (int i = 0; i < 200; ++i) raw.push_back(events[static_cast<std::size_t>(i)].value);
+  VibrationOptions o;
+  o.max_samples = 512;
+  o.bands = {{0, 100}, {100, 300}, {300, 500}};
+  auto direct = VibrationExtractor::create(o);
+  REQUIRE(direct.ok());
+  VibrationFeatures f;
+  std::vector<double> energy(3);
+  REQUIRE(direct->compute(raw, 1000, f, energy));
+  CHECK(out[1] == f.rms);
+  CHECK(out[2] == f.peak);
+  CHECK(out[3] == f.crest_factor);
+  CHECK(out[4] == f.kurtosis);
+  CHECK(out[5] == energy[0]);
+  CHECK(out[6] == energy[1]);
+  CHECK(out[7] == energy[2]);
+  // Mean squares 1/2 and 1/8 land in their bands; nothing above 300 Hz.
+  CHECK(out[1] == Approx(std::sqrt(0.625)).epsilon(0.01));
+  CHECK(out[5] == Approx(0.5).epsilon(0.05));
+  CHECK(out[6] == Approx(0.125).epsilon(0.05));
+  CHECK(out[7] < 0.005);
+
+  const auto loud = c.apply({0.0}, 1, 0, 0, 0, 200'000'000, 200);
+  CHECK(loud[1] == Approx(3 * out[1]).epsilon(1e-9));
+  CHECK(loud[5] == Approx(9 * out[5]).epsilon(1e-9));
+  CHECK(c.chain->counters().scored.get() == 2);
+}
+
+TEST_CASE("spectrum counts a window whose values its ring could not hold", "[models][chain][spectrum]") {
+  Chain c("{type: spectrum, field: vib, rate: 1000, max_samples: 64}", {"vib_rms"}, 2, std::int64_t{1} << 30, 0, {"vib"});
+  REQUIRE(c.errors.empty());
+  c.chain->observe(vibration(c.fields.find("vib"), 0, 0, 200));
+  const auto out = c.apply({0.0}, 0, 0, 0, 0, 200'000'000, 200);
+  CHECK(std::isnan(out[1]));
+  CHECK(c.chain->counters().raw_truncated.get() == 1);
+  // A window the ring still holds whole is scored.
+  const auto last = c.apply({0.0}, 0, 0, 0, 150'000'000, 200'000'000, 50);
+  CHECK(last[1] > 0);
+  CHECK(c.chain->counters().raw_truncated.get() == 1);
+  CHECK(c.chain->state_bytes() >= 2 * 64 * 16);
+}
+
+TEST_CASE("spectrum observes and scores without allocating", "[models][chain][spectrum][alloc]") {
+  Chain c(kSpectrum, {"vib_rms"}, 4, std::int64_t{1} << 30, 0, {"vib"});
+  REQUIRE(c.errors.empty());
+  const runtime::FieldId vib = c.fields.find("vib");
+  std::vector<std::vector<runtime::Event>> windows;
+  for (int w = 0; w < 20; ++w) windows.push_back(vibration(vib, 0, w * 200, 200));
+  Summary s;
+  std::vector<double> values{0.0};
+  test::AllocationCounter allocs;
+  for (int w = 0; w < 20; ++w) {
+    c.chain->observe(windows[static_cast<std::size_t>(w)]);
+    s = Summary{};
+    s.schema = &c.schema;
+    s.values = values;
+    s.start = w * 200'000'000LL;
+    s.end = s.start + 200'000'000LL;
+    s.count = 200;
+    c.chain->apply(s);
+  }
+  CHECK(allocs.count() == 0);
+  CHECK(c.chain->counters().scored.get() == 20);
+}
+
+TEST_CASE("spectrum config errors say what to write", "[models][chain][spectrum][config]") {
+  auto error_of = [](const std::string& yaml) {
+    Chain c(yaml, {"vib_rms"}, 2, std::int64_t{1} << 30, 0, {"vib"});
+    CHECK(c.chain == nullptr);
+    return c.errors;
+  };
+  CHECK_THAT(error_of("{type: spectrum, field: vib_rms, rate: 1000}"),
+             Catch::Matchers::Contains("\"vib_rms\" is not a field of any source"));
+  CHECK_THAT(error_of("{type: spectrum, field: vib, rate: 1000, bands: [0-600]}"),
+             Catch::Matchers::Contains("\"0-600\" reaches above rate/2 = 500 Hz"));
+  CHECK_THAT(error_of("{type: spectrum, field: vib, rate: 1000, bands: [300-100]}"),
+             Catch::Matchers::Contains("\"300-100\" is not a band LOW-HIGH in Hz"));
+  CHECK_THAT(error_of("{type: spectrum, field: vib, rate: 1000, baseline: {learn: 5}}"),
+             Catch::Matchers::Contains("a spectrum model has nothing to learn; remove baseline"));
+  // The rings count against limits.max_state: 2 keys x 100,000 values x 16 bytes > 1 MiB.
+  Chain big("{type: spectrum, field: vib, rate: 1000, max_samples: 100000}", {"vib_rms"}, 2, 1 << 20, 0, {"vib"});
+  CHECK(big.chain == nullptr);
+  CHECK_THAT(big.errors, Catch::Matchers::Contains("the models need 3 MiB of state (1600024 bytes per key)"));
 }
 
 }  // namespace vigil::models

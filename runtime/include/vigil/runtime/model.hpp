@@ -66,6 +66,10 @@ class Model {
   virtual Result<void> restore(std::uint32_t slot, std::span<const std::byte> in) = 0;
   /// Bytes of per-key state for every slot (fitted models counted at their fitted size).
   virtual std::size_t state_bytes() const noexcept = 0;
+  /// Models of raw samples (ModelPlugin::raw_samples): scores the samples of the summary's
+  /// field inside its window [start, end), oldest first, at most the block's `max_samples`.
+  /// Allocation-free. The default refuses (unfit).
+  virtual ModelStatus score_samples(std::uint32_t slot, std::span<const double> samples, std::span<double> out) noexcept;
   /// `vigil train`: fits the model to `data` and writes its model file to `out`; returns a
   /// report for the user (what was fitted, cross-validated figures). Only called on a model
   /// built with ModelSetup::train.
@@ -80,7 +84,11 @@ using ModelKeyBytes = std::size_t (*)(const ModelSetup&);
 enum ModelSources : std::uint8_t {
   kLearnsOnDevice = 1,  ///< `baseline: {learn: N}`
   kFromFile = 2,        ///< `file:` written by `vigil train`
+  kStateless = 0,       ///< neither: a feature extractor with nothing to learn
 };
+
+/// Output columns that depend on the block (a column per configured band), before `as:`.
+using ModelOutputsOf = std::vector<std::string> (*)(const Block& block);
 
 /// A registered model type (`model: {type: ...}`).
 struct ModelPlugin {
@@ -91,6 +99,10 @@ struct ModelPlugin {
   ModelFactory make;
   ModelKeyBytes key_bytes;
   std::uint8_t sources = kLearnsOnDevice;  ///< ModelSources: exactly one of them per model block
+  /// Reads the raw values of the source field named by its `field` key, kept per key in a ring
+  /// of `max_samples` (both keys of the type), through score_samples() instead of score().
+  bool raw_samples = false;
+  ModelOutputsOf outputs_of = nullptr;  ///< set: the outputs, instead of `outputs` (which documents them)
 };
 
 /// Keys every model has (type, baseline, as), for validation and `vigil describe`.

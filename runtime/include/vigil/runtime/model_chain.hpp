@@ -23,6 +23,7 @@ struct ModelChainCounters {
   Counter learning;  ///< a model put the summary's vector into its key's baseline (outputs NaN)
   Counter skipped;   ///< late, or a feature was NaN: not learned, not scored (outputs NaN)
   Counter unfit;     ///< a key's frozen baseline gave no model (e.g. every feature constant)
+  Counter raw_truncated;  ///< a raw-sample model's window lost samples to its full ring (outputs NaN)
 };
 
 /// `vigil train`: the model whose input vectors a replay collects instead of scoring them. The
@@ -49,7 +50,7 @@ class ModelChain {
                                            const Registry& registry, const Limits& limits,
                                            std::size_t window_state_bytes, const std::string& path,
                                            Diagnostics& diag, const std::string& config_dir = {},
-                                           TrainTarget* train = nullptr);
+                                           TrainTarget* train = nullptr, const FieldTable* fields = nullptr);
   ~ModelChain();
   ModelChain(const ModelChain&) = delete;
   ModelChain& operator=(const ModelChain&) = delete;
@@ -59,6 +60,9 @@ class ModelChain {
   /// (kLate) and vectors with a NaN feature are neither learned nor scored: their outputs are NaN.
   /// A key slot taken by a new key (new generation) starts learning afresh.
   void apply(Summary& s) noexcept;
+  /// Keeps the raw values of the fields raw-sample models read (call with every event batch of
+  /// the pipeline, before the window sees it). Allocation-free.
+  void observe(std::span<const Event> events) noexcept;
 
   /// The pipeline's columns followed by every model's outputs (with `as:` prefixes).
   const SummarySchema& schema() const noexcept { return schema_; }
@@ -75,13 +79,15 @@ class ModelChain {
 
  private:
   struct Stage;
+  struct RawRing;
   ModelChain();
   void collect(const Summary& s, std::size_t cols) noexcept;
   SummarySchema schema_;
   std::size_t window_columns_ = 0;
   std::vector<Stage> stages_;
   std::vector<double> values_;  // the window's columns, then every output
-  std::vector<double> x_;       // one stage's gathered features
+  std::vector<double> x_;       // one stage's gathered features (raw stages: the window's samples)
+  std::vector<std::unique_ptr<RawRing>> rings_;  // one per raw-sample stage
   std::vector<std::uint32_t> generation_;  // per key slot
   std::vector<unsigned char> seen_;        // per key slot: a summary of this generation was applied
   TrainTarget* train_ = nullptr;           // `vigil train`: stage train_stage_ collects, later ones idle
