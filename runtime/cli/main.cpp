@@ -1,6 +1,7 @@
 // The `vigil` command: wires the runtime, sources, operators and outputs together.
 #include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -191,6 +192,55 @@ class StatsPrinter {
   std::thread thread_;
 };
 
+// systemd's watchdog (WatchdogSec= in the unit sets $WATCHDOG_USEC): pings WATCHDOG=1 at half
+// the interval while the pipeline loop keeps turning; when it stands still the pings stop and
+// systemd restarts the service.
+class ServiceWatchdog {
+ public:
+  explicit ServiceWatchdog(const runtime::Engine& engine) : engine_(engine) {
+    const char* usec = std::getenv("WATCHDOG_USEC");
+    const char* pid = std::getenv("WATCHDOG_PID");
+    if (usec == nullptr || (pid != nullptr && std::strtoll(pid, nullptr, 10) != static_cast<long long>(getpid()))) return;
+    const long long interval_us = std::strtoll(usec, nullptr, 10);
+    if (interval_us <= 0) return;
+    const auto every = std::chrono::microseconds(interval_us / 2);
+    thread_ = std::thread([this, every] {
+      std::unique_lock lock(mutex_);
+      std::uint64_t seen = engine_.progress();
+      bool stalled = false;
+      while (!cv_.wait_for(lock, every, [this] { return done_; })) {
+        const std::uint64_t now = engine_.progress();
+        if (now != seen) {
+          if (stalled) std::fprintf(stderr, "vigil: the pipeline loop turns again; watchdog pings resume\n");
+          stalled = false;
+          seen = now;
+          cli::notify_service_manager("WATCHDOG=1");
+        } else if (!stalled) {
+          stalled = true;
+          std::fprintf(stderr, "vigil: the pipeline loop has stood still for %lld ms; watchdog pings withheld\n",
+                       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(every).count()));
+        }
+      }
+    });
+  }
+  ~ServiceWatchdog() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  const runtime::Engine& engine_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 int command_validate(const Args& a, const runtime::Registry& registry) {
   if (a.config.empty()) return usage_error("validate needs a CONFIG file");
   runtime::EngineOptions options;
@@ -240,6 +290,7 @@ int command_run(const Args& a, const runtime::Registry& registry) {
   // source that fails to start still ends the process with exit code 1.
   if (!cli::notify_service_manager("READY=1\nSTATUS=running " + a.config))
     std::fprintf(stderr, "vigil: could not notify the service manager (NOTIFY_SOCKET)\n");
+  ServiceWatchdog watchdog(**engine);
   return run_engine(**engine, a, run_for);
 }
 

@@ -341,6 +341,7 @@ bool has_model_file(const ConfigNode& model) {
 }  // namespace
 
 struct Engine::Impl {
+  std::atomic<std::uint64_t> loop_turns{0};
   const Registry* registry = nullptr;
   EngineOptions options;
   std::string config_path;
@@ -802,6 +803,8 @@ void Engine::replace_source(SourceIndex index, std::unique_ptr<Source> source) {
 
 const std::string& Engine::gateway() const noexcept { return impl_->gateway; }
 
+std::uint64_t Engine::progress() const noexcept { return impl_->loop_turns.load(std::memory_order_relaxed); }
+
 const Board& Engine::board() const noexcept { return impl_->board; }
 
 Engine::ForwardTotals Engine::forward_totals() const noexcept { return impl_->forward_totals(); }
@@ -1087,6 +1090,7 @@ Result<void> Engine::run(const std::atomic<bool>& stop, Nanos run_for) {
   for (std::size_t p = 0; p < m.pipelines.size(); ++p) all_pipelines.push_back(p);
 
   while (failure.ok() && !stop.load(std::memory_order_relaxed)) {
+    m.loop_turns.fetch_add(1, std::memory_order_relaxed);
     if (run_for > 0 && m.mono->now() - start >= run_for) break;
     bool any = false;
     if (live) m.now = m.mono->now();

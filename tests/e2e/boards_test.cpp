@@ -1,6 +1,10 @@
 // Board profiles, the packaged default config and the systemd readiness notice, end to end.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <thread>
+
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -84,6 +88,57 @@ TEST_CASE("vigil run tells systemd it is ready through NOTIFY_SOCKET", "[e2e][se
   CHECK(r.exit_code == 0);
   REQUIRE(got > 0);
   CHECK_THAT(std::string(buffer, static_cast<std::size_t>(got)), Contains("READY=1"));
+}
+
+TEST_CASE("vigil run pings the systemd watchdog while its pipeline loop turns", "[e2e][service]") {
+  TempDir dir;
+  const std::string path = dir.file("notify");
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+  // Reads the socket while vigil runs (its queue holds only a few datagrams).
+  auto run_and_listen = [&](std::vector<std::string> env, const char* run_for, ProcessResult& r) {
+    std::atomic<bool> done{false};
+    std::vector<std::string> got;
+    std::thread reader([&] {
+      timeval timeout{0, 50'000};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+      char buffer[512];
+      while (true) {
+        const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+        if (n > 0) got.emplace_back(buffer, static_cast<std::size_t>(n));
+        else if (done.load()) break;
+      }
+    });
+    env.push_back("NOTIFY_SOCKET=" + path);
+    env.push_back("VIGIL_GATEWAY=watchdog-test");
+    r = run_process({VIGIL_BINARY, "run", source_path("examples/factory-sim.yaml"), "--for", run_for}, 60'000, env);
+    done = true;
+    reader.join();
+    return got;
+  };
+
+  // WATCHDOG_USEC 200 ms: a ping every 100 ms over a 1.5 s run.
+  ProcessResult r;
+  const auto got = run_and_listen({"WATCHDOG_USEC=200000"}, "1500ms", r);
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  REQUIRE(!got.empty());
+  CHECK_THAT(got.front(), Contains("READY=1"));
+  const auto pings = std::count(got.begin(), got.end(), std::string("WATCHDOG=1"));
+  CHECK(pings >= 5);  // about 14; fewer on a loaded machine
+  CHECK(pings <= 16);
+
+  // WATCHDOG_PID names another process: the watchdog is not ours, no pings.
+  const auto other = run_and_listen({"WATCHDOG_USEC=200000", "WATCHDOG_PID=1"}, "700ms", r);
+  CHECK(r.exit_code == 0);
+  REQUIRE(!other.empty());
+  CHECK_THAT(other.front(), Contains("READY=1"));
+  CHECK(std::count(other.begin(), other.end(), std::string("WATCHDOG=1")) == 0);
+  ::close(fd);
 }
 
 }  // namespace

@@ -61,6 +61,10 @@ class Engine {
   /// ended. Then flushes open windows, stops outputs (committing them) and returns.
   Result<void> run(const std::atomic<bool>& stop, Nanos run_for = 0);
 
+  /// Turns of the pipeline loop so far (it turns at least every tick while live): a watchdog
+  /// that sees it stand still knows the pipeline thread is stuck. Any thread may read it.
+  std::uint64_t progress() const noexcept;
+
   /// Counters as one JSON object.
   std::string stats_json() const;
   /// Human summary of counters, one line per source/pipeline/output.
