@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
@@ -14,7 +15,9 @@
 #include "vigil/models/control_charts.hpp"
 #include "vigil/models/mahalanobis.hpp"
 #include "vigil/models/models.hpp"
+#include "vigil/models/model_file.hpp"
 #include "vigil/models/pca_anomaly.hpp"
+#include "vigil/models/rul.hpp"
 #include "vigil/models/vibration.hpp"
 #include "vigil/runtime/model_chain.hpp"
 
@@ -502,6 +505,87 @@ TEST_CASE("spectrum config errors say what to write", "[models][chain][spectrum]
   Chain big("{type: spectrum, field: vib, rate: 1000, max_samples: 100000}", {"vib_rms"}, 2, 1 << 20, 0, {"vib"});
   CHECK(big.chain == nullptr);
   CHECK_THAT(big.errors, Catch::Matchers::Contains("the models need 3 MiB of state (1600024 bytes per key)"));
+}
+
+TEST_CASE("a rul model from its file scores every window like the core, allocation-free and across a checkpoint",
+          "[models][chain][rul]") {
+  // A small model: 3 inputs, trend over 5 windows, trained on 10 keys whose remaining life is
+  // their windows left.
+  RulTrainingSet set;
+  set.dim = 7;
+  for (std::uint32_t k = 0; k < 10; ++k) {
+    TrendFeatures t(3, 5, true);
+    const std::size_t life = 40 + 3 * k;
+    for (std::size_t i = 0; i < life; ++i) {
+      auto x = vector_at(i + 100 * k);
+      x[0] += static_cast<double>(i) / static_cast<double>(life);
+      t.push(x);
+      set.z.resize(set.z.size() + set.dim);
+      t.derive(std::span<double>(set.z).last(set.dim));
+      set.remaining.push_back(static_cast<double>(life - 1 - i));
+      set.group.push_back(k);
+    }
+  }
+  RulFitOptions o;
+  o.centers = 20;
+  o.gamma = 0.1;
+  o.ridge = 1;
+  auto fitted = RulRegressor::fit(set, o);
+  REQUIRE(fitted.ok());
+  ModelFile file;
+  file.type = "rul";
+  file.features = {"a_mean", "b_mean", "c_mean"};
+  file.put("history", 5.0);
+  file.put("age", 1.0);
+  file.note("unit", "windows");
+  fitted->to_file(file);
+  const std::string path = (std::filesystem::temp_directory_path() / "vigil-chain-test-rul.vgm").string();
+  REQUIRE(write_model_file(file, path).ok());
+
+  const std::string yaml = "{type: rul, file: " + path + ", history: 5}";
+  const std::vector<std::string> columns{"a_mean", "b_mean", "c_mean"};
+  Chain a(yaml, columns), b(yaml, columns);
+  INFO(a.errors);
+  REQUIRE(a.chain);
+  REQUIRE(b.chain);
+  CHECK(a.chain->schema().columns == std::vector<std::string>{"a_mean", "b_mean", "c_mean", "rul", "rul_lo", "rul_hi"});
+  runtime::KeyTable keys_a(8), keys_b(8);
+  const auto m1 = keys_a.intern("m1");
+  TrendFeatures direct(3, 5, true);
+  std::vector<double> z(7);
+  for (std::size_t i = 0; i < 12; ++i) {
+    const auto out = a.apply(vector_at(i), m1->index);
+    direct.push(vector_at(i));
+    direct.derive(z);
+    const RulEstimate e = fitted->predict(z);
+    CHECK(out[3] == e.rul);
+    CHECK(out[4] == e.lo);
+    CHECK(out[5] == e.hi);
+  }
+  std::vector<std::byte> saved;
+  a.chain->snapshot(keys_a, saved);
+  keys_b.intern("other");
+  REQUIRE(b.chain->restore(saved, keys_b).ok());
+  const auto n1 = keys_b.find("m1");
+  REQUIRE(n1);
+  for (std::size_t i = 12; i < 30; ++i) CHECK(a.apply(vector_at(i), m1->index) == b.apply(vector_at(i), n1->index));
+
+  std::vector<double> buffer(3), inputs;
+  for (std::size_t i = 30; i < 1030; ++i) {
+    const auto x = vector_at(i);
+    inputs.insert(inputs.end(), x.begin(), x.end());
+  }
+  Summary s;
+  test::AllocationCounter allocs;
+  for (std::size_t i = 0; i < 1000; ++i) {
+    std::copy_n(inputs.begin() + static_cast<std::ptrdiff_t>(3 * i), 3, buffer.begin());
+    s.values = buffer;
+    s.schema = &a.schema;
+    s.key = {m1->index, m1->generation};
+    a.chain->apply(s);
+  }
+  CHECK(allocs.count() == 0);
+  std::filesystem::remove(path);
 }
 
 }  // namespace vigil::models
