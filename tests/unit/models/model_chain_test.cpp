@@ -1,6 +1,7 @@
 // The `model:` block of a pipeline: the chain built from YAML, run on hand-made feature vectors
 // and checked against the numerical core called directly.
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -539,7 +540,7 @@ TEST_CASE("a rul model from its file scores every window like the core, allocati
   file.put("age", 1.0);
   file.note("unit", "windows");
   fitted->to_file(file);
-  const std::string path = (std::filesystem::temp_directory_path() / "vigil-chain-test-rul.vgm").string();
+  const std::string path = (std::filesystem::temp_directory_path() / ("vigil-chain-test-rul-" + std::to_string(::getpid()) + ".vgm")).string();
   REQUIRE(write_model_file(file, path).ok());
 
   const std::string yaml = "{type: rul, file: " + path + ", history: 5}";
