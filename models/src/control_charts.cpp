@@ -21,22 +21,33 @@ Result<void> check(const ChartBaseline& b, const Hysteresis& h, const char* char
   return runtime::ok();
 }
 
-// Welford on the learning values; true once the baseline is complete.
-bool learn(const ChartBaseline& b, double x, std::size_t& count, double& mean, double& m2, double& out_mean,
-           double& out_std) noexcept {
-  ++count;
-  const double delta = x - mean;
-  mean += delta / static_cast<double>(count);
-  m2 += delta * (x - mean);
-  if (count < b.learn) return false;
-  out_mean = mean;
-  out_std = std::max(std::sqrt(m2 / static_cast<double>(count - 1)), b.min_std);
+// Sizes below 2^53 are exact as doubles.
+bool whole(double v) noexcept { return v >= 0 && v < 9e15 && v == std::floor(v); }
+
+}  // namespace
+
+void ChartState::reset(const ChartBaseline& b) noexcept {
+  learned = 0;
+  learn_mean = learn_m2 = 0;
+  mean = b.mean;
+  std_dev = std::max(b.std_dev, b.min_std);
+  alarm = false;
+  inside_run = 0;
+  skipped = 0;
+}
+
+bool ChartState::learn(const ChartBaseline& b, double x) noexcept {
+  ++learned;
+  const double delta = x - learn_mean;
+  learn_mean += delta / static_cast<double>(learned);
+  learn_m2 += delta * (x - learn_mean);
+  if (learned < b.learn) return false;
+  mean = learn_mean;
+  std_dev = std::max(std::sqrt(learn_m2 / static_cast<double>(learned - 1)), b.min_std);
   return true;
 }
 
-// Raise at once; clear after clear_after consecutive points inside the clear band.
-AlarmChange step_alarm(bool outside, bool inside_clear_band, const Hysteresis& h, bool& alarm,
-                       std::size_t& inside_run) noexcept {
+AlarmChange ChartState::step(bool outside, bool inside_clear_band, const Hysteresis& h) noexcept {
   if (!alarm) {
     if (!outside) return AlarmChange::none;
     alarm = true;
@@ -50,7 +61,22 @@ AlarmChange step_alarm(bool outside, bool inside_clear_band, const Hysteresis& h
   return AlarmChange::cleared;
 }
 
-}  // namespace
+void ChartState::save(std::vector<double>& out, std::initializer_list<double> own) const {
+  out.insert(out.end(), {mean, std_dev, static_cast<double>(learned), learn_mean, learn_m2});
+  out.insert(out.end(), own);
+  out.insert(out.end(), {static_cast<double>(alarm), static_cast<double>(inside_run), static_cast<double>(skipped)});
+}
+
+bool ChartState::load(std::span<const double>& in, std::span<double> own, std::size_t extra) noexcept {
+  const std::size_t n = own.size(), total = 8 + n + extra;
+  if (in.size() < total || !whole(in[2]) || !whole(in[6 + n]) || !whole(in[7 + n])) return false;
+  mean = in[0], std_dev = in[1], learned = static_cast<std::size_t>(in[2]);
+  learn_mean = in[3], learn_m2 = in[4];
+  std::copy_n(in.data() + 5, n, own.data());
+  alarm = in[5 + n] != 0, inside_run = static_cast<std::size_t>(in[6 + n]), skipped = static_cast<std::size_t>(in[7 + n]);
+  in = in.subspan(8 + n);
+  return true;
+}
 
 Result<Ewma> Ewma::create(const EwmaOptions& options) {
   if (!(options.lambda > 0 && options.lambda <= 1)) return Error{"ewma lambda must be in (0, 1]"};
@@ -63,15 +89,9 @@ Result<Ewma> Ewma::create(const EwmaOptions& options) {
 }
 
 void Ewma::reset() noexcept {
-  learned_ = 0;
-  learn_mean_ = learn_m2_ = 0;
-  mean_ = options_.baseline.mean;
-  std_ = std::max(options_.baseline.std_dev, options_.baseline.min_std);
-  z_ = mean_;
+  state_.reset(options_.baseline);
+  z_ = state_.mean;
   decay2_ = 1;
-  alarm_ = false;
-  inside_run_ = 0;
-  skipped_ = 0;
   last_ = EwmaPoint{};
   last_.statistic = z_;
   last_.learning = learning();
@@ -79,14 +99,14 @@ void Ewma::reset() noexcept {
 
 EwmaPoint Ewma::update(double x) noexcept {
   if (!std::isfinite(x)) {
-    ++skipped_;
+    ++state_.skipped;
     EwmaPoint p = last_;
     p.change = AlarmChange::none;
     return p;
   }
   EwmaPoint p;
   if (learning()) {
-    if (learn(options_.baseline, x, learned_, learn_mean_, learn_m2_, mean_, std_)) z_ = mean_;
+    if (state_.learn(options_.baseline, x)) z_ = state_.mean;
     p.learning = true;
     p.statistic = z_;
     last_ = p;
@@ -95,14 +115,14 @@ EwmaPoint Ewma::update(double x) noexcept {
   const double lambda = options_.lambda;
   z_ = lambda * x + (1 - lambda) * z_;
   decay2_ *= (1 - lambda) * (1 - lambda);
-  const double half_width = options_.width * std_ * std::sqrt(lambda / (2 - lambda) * (1 - decay2_));
-  const double deviation = std::fabs(z_ - mean_);
+  const double half_width = options_.width * state_.std_dev * std::sqrt(lambda / (2 - lambda) * (1 - decay2_));
+  const double deviation = std::fabs(z_ - state_.mean);
   p.statistic = z_;
-  p.lower = mean_ - half_width;
-  p.upper = mean_ + half_width;
-  p.change = step_alarm(deviation > half_width, deviation <= options_.hysteresis.clear_fraction * half_width,
-                        options_.hysteresis, alarm_, inside_run_);
-  p.alarm = alarm_;
+  p.lower = state_.mean - half_width;
+  p.upper = state_.mean + half_width;
+  p.change = state_.step(deviation > half_width, deviation <= options_.hysteresis.clear_fraction * half_width,
+                         options_.hysteresis);
+  p.alarm = state_.alarm;
   last_ = p;
   return p;
 }
@@ -118,14 +138,8 @@ Result<Cusum> Cusum::create(const CusumOptions& options) {
 }
 
 void Cusum::reset() noexcept {
-  learned_ = 0;
-  learn_mean_ = learn_m2_ = 0;
-  mean_ = options_.baseline.mean;
-  std_ = std::max(options_.baseline.std_dev, options_.baseline.min_std);
+  state_.reset(options_.baseline);
   upper_ = lower_ = 0;
-  alarm_ = false;
-  inside_run_ = 0;
-  skipped_ = 0;
   last_ = CusumPoint{};
   last_.limit = options_.h;
   last_.learning = learning();
@@ -133,7 +147,7 @@ void Cusum::reset() noexcept {
 
 CusumPoint Cusum::update(double x) noexcept {
   if (!std::isfinite(x)) {
-    ++skipped_;
+    ++state_.skipped;
     CusumPoint p = last_;
     p.change = AlarmChange::none;
     return p;
@@ -141,70 +155,52 @@ CusumPoint Cusum::update(double x) noexcept {
   CusumPoint p;
   p.limit = options_.h;
   if (learning()) {
-    learn(options_.baseline, x, learned_, learn_mean_, learn_m2_, mean_, std_);
+    state_.learn(options_.baseline, x);
     p.learning = true;
     last_ = p;
     return p;
   }
-  const double u = (x - mean_) / std_;
+  const double u = (x - state_.mean) / state_.std_dev;
   upper_ = std::max(0.0, upper_ + u - options_.k);
   lower_ = std::max(0.0, lower_ - u - options_.k);
   const double h = options_.h;
   const double clear = options_.hysteresis.clear_fraction * h;
   p.upper = upper_;
   p.lower = lower_;
-  p.change = step_alarm(upper_ > h || lower_ > h, upper_ <= clear && lower_ <= clear, options_.hysteresis, alarm_,
-                        inside_run_);
-  p.alarm = alarm_;
+  p.change = state_.step(upper_ > h || lower_ > h, upper_ <= clear && lower_ <= clear, options_.hysteresis);
+  p.alarm = state_.alarm;
   last_ = p;
   return p;
 }
 
-namespace {
-
-// Doubles each chart saves (sizes below 2^53 are exact as doubles).
-constexpr std::size_t kEwmaState = 13;
-constexpr std::size_t kCusumState = 10;
-
-bool whole(double v) noexcept { return v >= 0 && v < 9e15 && v == std::floor(v); }
-
-}  // namespace
-
 void Ewma::save(std::vector<double>& out) const {
-  out.insert(out.end(), {mean_, std_, static_cast<double>(learned_), learn_mean_, learn_m2_, z_, decay2_,
-                         static_cast<double>(alarm_), static_cast<double>(inside_run_),
-                         static_cast<double>(skipped_), last_.statistic, last_.lower, last_.upper});
+  state_.save(out, {z_, decay2_});
+  out.insert(out.end(), {last_.statistic, last_.lower, last_.upper});
 }
 
 bool Ewma::load(std::span<const double>& in) noexcept {
-  if (in.size() < kEwmaState || !whole(in[2]) || !whole(in[8]) || !whole(in[9])) return false;
-  mean_ = in[0], std_ = in[1], learned_ = static_cast<std::size_t>(in[2]);
-  learn_mean_ = in[3], learn_m2_ = in[4], z_ = in[5], decay2_ = in[6];
-  alarm_ = in[7] != 0, inside_run_ = static_cast<std::size_t>(in[8]), skipped_ = static_cast<std::size_t>(in[9]);
+  double own[2];
+  std::span<const double> rest = in;
+  if (!state_.load(rest, own, 3)) return false;
+  z_ = own[0], decay2_ = own[1];
   last_ = EwmaPoint{};
-  last_.statistic = in[10], last_.lower = in[11], last_.upper = in[12];
+  last_.statistic = rest[0], last_.lower = rest[1], last_.upper = rest[2];
   last_.learning = learning();
-  last_.alarm = alarm_;
-  in = in.subspan(kEwmaState);
+  last_.alarm = state_.alarm;
+  in = rest.subspan(3);
   return true;
 }
 
-void Cusum::save(std::vector<double>& out) const {
-  out.insert(out.end(), {mean_, std_, static_cast<double>(learned_), learn_mean_, learn_m2_, upper_, lower_,
-                         static_cast<double>(alarm_), static_cast<double>(inside_run_),
-                         static_cast<double>(skipped_)});
-}
+void Cusum::save(std::vector<double>& out) const { state_.save(out, {upper_, lower_}); }
 
 bool Cusum::load(std::span<const double>& in) noexcept {
-  if (in.size() < kCusumState || !whole(in[2]) || !whole(in[8]) || !whole(in[9])) return false;
-  mean_ = in[0], std_ = in[1], learned_ = static_cast<std::size_t>(in[2]);
-  learn_mean_ = in[3], learn_m2_ = in[4], upper_ = in[5], lower_ = in[6];
-  alarm_ = in[7] != 0, inside_run_ = static_cast<std::size_t>(in[8]), skipped_ = static_cast<std::size_t>(in[9]);
+  double own[2];
+  if (!state_.load(in, own, 0)) return false;
+  upper_ = own[0], lower_ = own[1];
   last_ = CusumPoint{};
   last_.upper = upper_, last_.lower = lower_, last_.limit = options_.h;
   last_.learning = learning();
-  last_.alarm = alarm_;
-  in = in.subspan(kCusumState);
+  last_.alarm = state_.alarm;
   return true;
 }
 

@@ -4,6 +4,7 @@
 // hysteresis.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <vector>
 
@@ -31,6 +32,33 @@ struct Hysteresis {
 
 /// What this point did to the alarm.
 enum class AlarmChange : std::uint8_t { none, raised, cleared };
+
+/// What every chart keeps besides its statistic: the in-control mean and std (given, or learned
+/// by Welford from the first values), the alarm with its clearing run, and the values skipped.
+/// Shared by Ewma and Cusum; allocation-free.
+struct ChartState {
+  double mean = 0, std_dev = 1;
+  std::size_t learned = 0;
+  double learn_mean = 0, learn_m2 = 0;
+  bool alarm = false;
+  std::size_t inside_run = 0;
+  std::size_t skipped = 0;
+
+  /// Back to the start of `b`: learning again, or its given mean and std; alarm off.
+  void reset(const ChartBaseline& b) noexcept;
+  bool learning(const ChartBaseline& b) const noexcept { return learned < b.learn; }
+  /// Learns `x`; true when it completed the baseline (mean and std_dev are then set).
+  bool learn(const ChartBaseline& b, double x) noexcept;
+  /// Raises at once when `outside`; clears after `h.clear_after` consecutive points inside the
+  /// clear band.
+  AlarmChange step(bool outside, bool inside_clear_band, const Hysteresis& h) noexcept;
+  /// Appends mean, std, the learning sums, then the chart's own `own` values, then the alarm.
+  void save(std::vector<double>& out, std::initializer_list<double> own) const;
+  /// Reads what save() wrote with `own.size()` values of the chart's own into `own`, advancing
+  /// `in` past everything save() wrote plus `extra` values the chart reads itself; false (state
+  /// unchanged) when it does not fit.
+  bool load(std::span<const double>& in, std::span<double> own, std::size_t extra) noexcept;
+};
 
 struct EwmaOptions {
   double lambda = 0.2;  ///< weight of the newest value, in (0, 1]
@@ -61,21 +89,16 @@ class Ewma {
   void save(std::vector<double>& out) const;
   /// Reads what save() wrote, advancing `in`; false (state unchanged) when it does not fit.
   bool load(std::span<const double>& in) noexcept;
-  double mean() const noexcept { return mean_; }
-  double std_dev() const noexcept { return std_; }
-  bool learning() const noexcept { return learned_ < options_.baseline.learn; }
-  std::size_t skipped() const noexcept { return skipped_; }
+  double mean() const noexcept { return state_.mean; }
+  double std_dev() const noexcept { return state_.std_dev; }
+  bool learning() const noexcept { return state_.learning(options_.baseline); }
+  std::size_t skipped() const noexcept { return state_.skipped; }
 
  private:
   EwmaOptions options_;
-  double mean_ = 0, std_ = 1;
-  std::size_t learned_ = 0;
-  double learn_mean_ = 0, learn_m2_ = 0;
+  ChartState state_;
   double z_ = 0;
   double decay2_ = 1;  // (1 - lambda)^(2t)
-  bool alarm_ = false;
-  std::size_t inside_run_ = 0;
-  std::size_t skipped_ = 0;
   EwmaPoint last_;
 };
 
@@ -108,20 +131,15 @@ class Cusum {
   void save(std::vector<double>& out) const;
   /// Reads what save() wrote, advancing `in`; false (state unchanged) when it does not fit.
   bool load(std::span<const double>& in) noexcept;
-  double mean() const noexcept { return mean_; }
-  double std_dev() const noexcept { return std_; }
-  bool learning() const noexcept { return learned_ < options_.baseline.learn; }
-  std::size_t skipped() const noexcept { return skipped_; }
+  double mean() const noexcept { return state_.mean; }
+  double std_dev() const noexcept { return state_.std_dev; }
+  bool learning() const noexcept { return state_.learning(options_.baseline); }
+  std::size_t skipped() const noexcept { return state_.skipped; }
 
  private:
   CusumOptions options_;
-  double mean_ = 0, std_ = 1;
-  std::size_t learned_ = 0;
-  double learn_mean_ = 0, learn_m2_ = 0;
+  ChartState state_;
   double upper_ = 0, lower_ = 0;
-  bool alarm_ = false;
-  std::size_t inside_run_ = 0;
-  std::size_t skipped_ = 0;
   CusumPoint last_;
 };
 
