@@ -86,7 +86,12 @@ Result<ModelFile> decode_model_file(std::span<const std::uint8_t> bytes) {
   if (root->matrices())
     for (const auto* x : *root->matrices()) {
       NamedMatrix nm{text_of(x->name()), x->rows(), x->cols(), {}};
-      if (x->data()) nm.data.assign(x->data()->begin(), x->data()->end());
+      // The verifier checks the vector's length, not that its doubles are 8-byte aligned in a
+      // hostile file: copy bytes, never load doubles from the buffer.
+      if (const auto* v = x->data(); v && v->size() > 0) {
+        nm.data.resize(v->size());
+        std::memcpy(nm.data.data(), v->Data(), nm.data.size() * sizeof(double));
+      }
       m.matrices.push_back(std::move(nm));
     }
   if (root->scalars())

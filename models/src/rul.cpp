@@ -334,6 +334,10 @@ Result<RulRegressor> RulRegressor::fit(const RulTrainingSet& set, const RulFitOp
 
 RulEstimate RulRegressor::band_around(double f) const noexcept {
   RulEstimate e;
+  if (std::isnan(f)) {
+    e.rul = e.lo = e.hi = f;
+    return e;
+  }
   e.rul = std::clamp(f, 0.0, cap_);
   std::size_t b = 0;
   while (b + 1 < band_lo_.size() && e.rul >= band_edges_[b + 1]) ++b;
@@ -390,6 +394,8 @@ Result<RulRegressor> RulRegressor::from_file(const ModelFile& file) {
   for (auto [name, out] : {std::pair<const char*, double*>{"method", &method}, {"gamma", &r.gamma_}, {"bias", &r.bias_}, {"cap", &r.cap_}})
     if (auto ok = scalar(name, *out); !ok) return std::move(ok).error();
   if (method != 0 && method != 1) return Error{"has an unknown rul method"};
+  if (!(r.cap_ > 0) || !std::isfinite(r.cap_) || !(r.gamma_ >= 0) || !std::isfinite(r.gamma_) || !std::isfinite(r.bias_))
+    return Error{"has a rul cap, gamma or bias out of range"};
   r.method_ = method == 0 ? RulMethod::kernel : RulMethod::linear;
   auto mean = file.matrix("z_mean", 1);
   if (!mean) return std::move(mean).error();
@@ -419,6 +425,12 @@ Result<RulRegressor> RulRegressor::from_file(const ModelFile& file) {
   } else if (r.weights_.size() != d) {
     return Error{"has " + std::to_string(r.weights_.size()) + " linear weights for " + std::to_string(d) + " features"};
   }
+  const auto finite = [](const std::vector<double>& v) {
+    return std::all_of(v.begin(), v.end(), [](double x) { return std::isfinite(x); });
+  };
+  if (!finite(r.mean_) || !finite(r.inv_sd_) || !finite(r.weights_) || !finite(r.centers_) || !finite(r.band_edges_) ||
+      !finite(r.band_lo_) || !finite(r.band_hi_) || !std::is_sorted(r.band_edges_.begin(), r.band_edges_.end()))
+    return Error{"has a rul matrix with a value that is not finite, or band edges out of order"};
   r.scratch_.assign(d, 0.0);
   return r;
 }

@@ -2,6 +2,7 @@
 // The per-key life of a model fitted from an on-device baseline: learn the first N vectors of a
 // key, freeze, fit, then score. Or one baseline trained by `vigil train` (`file:`), shared by
 // every key. Shared by pca_anomaly and mahalanobis.
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,7 +27,10 @@ inline Result<Baseline> read_baseline_file(const runtime::ModelSetup& setup, std
   for (const Error* e : {count ? nullptr : &count.error(), mean ? nullptr : &mean.error(), m2 ? nullptr : &m2.error(),
                          m4 ? nullptr : &m4.error()})
     if (e) return Error{"model file " + setup.file + " " + e->message};
-  if (!(*count >= 2)) return Error{"model file " + setup.file + " has a baseline of fewer than 2 vectors"};
+  if (!(*count >= 2) || !(*count < 9e15)) return Error{"model file " + setup.file + " has a baseline of fewer than 2 vectors"};
+  for (const NamedMatrix* m : {*mean, *m2, *m4})
+    for (double v : m->data)
+      if (!std::isfinite(v)) return Error{"model file " + setup.file + " has a value that is not finite in " + m->name};
   Baseline b;
   b.count = static_cast<std::size_t>(*count);
   b.dim = d;
