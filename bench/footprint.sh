@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Footprint of the vigil binary and of the default pipeline (figures in bench/README.md):
 #   - stripped size, shared libraries needed, highest GLIBC/GLIBCXX symbol versions, for every
-#     build present: build/release (x86_64), build/aarch64, build/armhf, build/aarch64-static;
-#   - resident memory of `vigil run examples/factory-sim.yaml` after 8 s, x86_64: VmRSS, split
-#     into anonymous memory (Vigil's own) and file pages (the binary and shared libraries), and
-#     Pss (shared pages divided among the processes that map them);
+#     build present: build/release (x86_64), build/x86_64-static, build/aarch64, build/armhf,
+#     build/aarch64-static;
+#   - resident memory of `vigil run examples/factory-sim.yaml` after 8 s, for each x86_64 build
+#     present (release, x86_64-static): VmRSS, split into anonymous memory (Vigil's own) and file
+#     pages (the binary and shared libraries), and Pss (shared pages divided among the processes
+#     that map them); RSS_RUNS runs of each (default 1), the builds taking turns;
 #   - instructions per sample of the default pipeline: `vigil replay` of the same config on
 #     two CSV files of different length, so start-up cancels out; counted by callgrind on
 #     x86_64 and by qemu-aarch64 (one instruction per translation block, each execution logged)
 #     for aarch64. Neither depends on the speed of the machine or of the emulator.
 #   bench/footprint.sh [SAMPLES]    (default 20000: the longer replay; the shorter is a tenth)
+#   RSS_RUNS=N   runs of the resident-memory measurement per build (default 1)
+#   INSTRUCTIONS=0   leaves out the instruction counts (callgrind, qemu: minutes)
 # Needs valgrind (scripts/setup --bench) and the builds to measure (release: scripts/demo;
-# aarch64/armhf/aarch64-static: scripts/test --aarch64 etc., or cmake --build --preset <name>).
+# aarch64/armhf/aarch64-static: scripts/test --aarch64 etc.; any of them, x86_64-static too:
+# cmake --preset <name> && cmake --build --preset <name> --target vigil).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 samples="${1:-20000}"
@@ -19,11 +24,11 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
 echo "== binaries (stripped)"
-for b in release aarch64 armhf aarch64-static; do
+for b in release x86_64-static aarch64 armhf aarch64-static; do
   bin="build/$b/runtime/cli/vigil"
   [ -x "$bin" ] || { echo "$b: not built"; continue; }
   case "$b" in
-    release) tools="" ;;
+    release|x86_64-static) tools="" ;;
     armhf) tools="arm-linux-gnueabihf-" ;;
     *) tools="aarch64-linux-gnu-" ;;
   esac
@@ -52,17 +57,28 @@ per_sample() {  # instructions of the large and the small run -> instructions pe
   awk -v a="$1" -v b="$2" -v n="$((samples - small))" 'BEGIN { printf "%.0f", (a - b) / n }'
 }
 
+rss_builds=()
+for b in release x86_64-static; do
+  [ -x "build/$b/runtime/cli/vigil" ] && rss_builds+=("$b")
+done
+for run in $(seq "${RSS_RUNS:-1}"); do
+  for b in ${rss_builds[@]+"${rss_builds[@]}"}; do
+    echo "== x86_64 (build/$b), default pipeline, run $run"
+    (cd "$out" && VIGIL_GATEWAY=footprint "$OLDPWD/build/$b/runtime/cli/vigil" run pipeline.yaml --for 10s >/dev/null 2>&1) &
+    runner=$!
+    sleep 8
+    pid=$(pgrep -P "$runner" -x vigil || true)
+    [ -n "$pid" ] || pid=$runner
+    rss=$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s %s KiB  ", $1, $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
+    pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo "?")
+    wait "$runner" || true
+    echo "default pipeline after 8 s: ${rss}Pss: ${pss} KiB"
+  done
+done
+[ "${INSTRUCTIONS:-1}" = 0 ] && exit 0
+
 if [ -x build/release/runtime/cli/vigil ]; then
-  echo "== x86_64 (build/release)"
-  (cd "$out" && VIGIL_GATEWAY=footprint "$OLDPWD/build/release/runtime/cli/vigil" run pipeline.yaml --for 10s >/dev/null 2>&1) &
-  runner=$!
-  sleep 8
-  pid=$(pgrep -P "$runner" -x vigil || true)
-  [ -n "$pid" ] || pid=$runner
-  rss=$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s %s KiB  ", $1, $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
-  pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo "?")
-  wait "$runner" || true
-  echo "default pipeline after 8 s: ${rss}Pss: ${pss} KiB"
+  echo "== x86_64 (build/release), instructions"
   if command -v valgrind >/dev/null; then
     ir() {
       valgrind --tool=callgrind --callgrind-out-file="$out/cg" build/release/runtime/cli/vigil replay "$out/pipeline.yaml" \

@@ -8,6 +8,9 @@
 #           drain, and whether every record arrived. Best (lowest peak) of REPEAT runs.
 #
 # usage: bench/rss.sh [BUILD_DIR]        (default build/release)
+#   VIGIL: the vigil binary to measure (default BUILD_DIR/runtime/cli/vigil; relative paths from
+#   the repository's root, like BUILD_DIR), e.g.
+#   VIGIL=build/x86_64-static/runtime/cli/vigil; mqtt_flood always comes from BUILD_DIR.
 #   IDLE_SECONDS (default 30), RATE (default 100000), LOAD_SECONDS (default 5), KEYS (default 100),
 #   FORMAT (json or flatbuffers, default json), REPEAT (default 3), SKIP_LOAD=1 (idle only)
 set -euo pipefail
@@ -19,8 +22,9 @@ load_seconds=${LOAD_SECONDS:-5}
 keys=${KEYS:-100}
 format=${FORMAT:-json}
 repeat=${REPEAT:-3}
-vigil=$build/runtime/cli/vigil
+vigil=${VIGIL:-$build/runtime/cli/vigil}
 [ -x "$vigil" ] || { echo "rss: $vigil is missing; cmake --preset release && cmake --build --preset release" >&2; exit 2; }
+vigil=$(readlink -f "$vigil")
 
 tmp=$(mktemp -d)
 broker_pid=""
