@@ -2,6 +2,7 @@
 // Runs the real `vigil` binary (end-to-end tests only: VIGIL_BINARY names it).
 #include <catch2/catch.hpp>
 
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,9 @@ namespace vigil::test {
 /// output is attached to any failing assertion of the calling test, and a timeout fails the test.
 inline ProcessResult run_vigil(std::vector<std::string> args, int timeout_ms = 30'000,
                                const std::vector<std::string>& env = {}) {
-  args.insert(args.begin(), VIGIL_BINARY);
-  auto r = run_process(args, timeout_ms, env);
+  std::vector<std::string> argv{VIGIL_BINARY};
+  argv.insert(argv.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+  auto r = run_process(argv, timeout_ms, env);
   UNSCOPED_INFO("stdout: " << r.out);
   UNSCOPED_INFO("stderr: " << r.err);
   REQUIRE_FALSE(r.timed_out);
