@@ -17,6 +17,7 @@
 
 #include "vigil/models/models.hpp"
 #include "vigil/operators/operators.hpp"
+#include "vigil/runtime/code_pages.hpp"
 #include "vigil/runtime/engine.hpp"
 #include "vigil/runtime/model_chain.hpp"
 #include "vigil/sensors/sensors.hpp"
@@ -241,6 +242,36 @@ class ServiceWatchdog {
   std::thread thread_;
 };
 
+// Once the pipelines run, the code that only start-up needed (YAML, schema creation, plugin
+// set-up) need not stay resident: 2 s after start the code pages are dropped and what the
+// running pipeline executes faults back in. VIGIL_KEEP_CODE_PAGES=1 keeps them (to compare).
+class StartupCodeRelease {
+ public:
+  StartupCodeRelease() {
+    if (const char* keep = std::getenv("VIGIL_KEEP_CODE_PAGES"); keep && std::strcmp(keep, "1") == 0) return;
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      if (cv_.wait_for(lock, std::chrono::seconds(2), [this] { return done_; })) return;
+      runtime::release_code_pages();
+    });
+  }
+  ~StartupCodeRelease() {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 int command_validate(const Args& a, const runtime::Registry& registry) {
   if (a.config.empty()) return usage_error("validate needs a CONFIG file");
   runtime::EngineOptions options;
@@ -291,6 +322,7 @@ int command_run(const Args& a, const runtime::Registry& registry) {
   if (!cli::notify_service_manager("READY=1\nSTATUS=running " + a.config))
     std::fprintf(stderr, "vigil: could not notify the service manager (NOTIFY_SOCKET)\n");
   ServiceWatchdog watchdog(**engine);
+  StartupCodeRelease trim;
   return run_engine(**engine, a, run_for);
 }
 
