@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -166,17 +167,16 @@ int usage_error(const std::string& message) {
   return 2;
 }
 
-// Prints counters to stderr every `interval` until stopped.
-class StatsPrinter {
+// Calls `tick` every `interval` on a thread of its own until destroyed (then joined).
+class Ticker {
  public:
-  StatsPrinter(const runtime::Engine& engine, std::chrono::seconds interval) : engine_(engine) {
-    thread_ = std::thread([this, interval] {
+  Ticker(std::chrono::microseconds interval, std::function<void()> tick) {
+    thread_ = std::thread([this, interval, tick = std::move(tick)] {
       std::unique_lock lock(mutex_);
-      while (!cv_.wait_for(lock, interval, [this] { return done_; }))
-        std::fprintf(stderr, "vigil: stats %s\n", engine_.stats_json().c_str());
+      while (!cv_.wait_for(lock, interval, [this] { return done_; })) tick();
     });
   }
-  ~StatsPrinter() {
+  ~Ticker() {
     {
       std::lock_guard lock(mutex_);
       done_ = true;
@@ -184,93 +184,59 @@ class StatsPrinter {
     cv_.notify_all();
     thread_.join();
   }
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
 
  private:
-  const runtime::Engine& engine_;
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
   std::thread thread_;
 };
+
+// Prints counters to stderr every 10 s.
+std::unique_ptr<Ticker> stats_printer(const runtime::Engine& engine) {
+  return std::make_unique<Ticker>(std::chrono::seconds(10), [&engine] {
+    std::fprintf(stderr, "vigil: stats %s\n", engine.stats_json().c_str());
+  });
+}
 
 // systemd's watchdog (WatchdogSec= in the unit sets $WATCHDOG_USEC): pings WATCHDOG=1 at half
 // the interval while the pipeline loop keeps turning; when it stands still the pings stop and
-// systemd restarts the service.
-class ServiceWatchdog {
- public:
-  explicit ServiceWatchdog(const runtime::Engine& engine) : engine_(engine) {
-    const char* usec = std::getenv("WATCHDOG_USEC");
-    const char* pid = std::getenv("WATCHDOG_PID");
-    if (usec == nullptr || (pid != nullptr && std::strtoll(pid, nullptr, 10) != static_cast<long long>(getpid()))) return;
-    const long long interval_us = std::strtoll(usec, nullptr, 10);
-    if (interval_us <= 0) return;
-    const auto every = std::chrono::microseconds(interval_us / 2);
-    thread_ = std::thread([this, every] {
-      std::unique_lock lock(mutex_);
-      std::uint64_t seen = engine_.progress();
-      bool stalled = false;
-      while (!cv_.wait_for(lock, every, [this] { return done_; })) {
-        const std::uint64_t now = engine_.progress();
-        if (now != seen) {
-          if (stalled) std::fprintf(stderr, "vigil: the pipeline loop turns again; watchdog pings resume\n");
-          stalled = false;
-          seen = now;
-          cli::notify_service_manager("WATCHDOG=1");
-        } else if (!stalled) {
-          stalled = true;
-          std::fprintf(stderr, "vigil: the pipeline loop has stood still for %lld ms; watchdog pings withheld\n",
-                       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(every).count()));
-        }
-      }
-    });
-  }
-  ~ServiceWatchdog() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
+// systemd restarts the service. Null when no watchdog is asked for (or it is another process's).
+std::unique_ptr<Ticker> service_watchdog(const runtime::Engine& engine) {
+  const char* usec = std::getenv("WATCHDOG_USEC");
+  const char* pid = std::getenv("WATCHDOG_PID");
+  if (usec == nullptr || (pid != nullptr && std::strtoll(pid, nullptr, 10) != static_cast<long long>(getpid())))
+    return nullptr;
+  const long long interval_us = std::strtoll(usec, nullptr, 10);
+  if (interval_us <= 0) return nullptr;
+  const auto every = std::chrono::microseconds(interval_us / 2);
+  return std::make_unique<Ticker>(every, [&engine, every, seen = engine.progress(), stalled = false]() mutable {
+    const std::uint64_t now = engine.progress();
+    if (now != seen) {
+      if (stalled) std::fprintf(stderr, "vigil: the pipeline loop turns again; watchdog pings resume\n");
+      stalled = false;
+      seen = now;
+      cli::notify_service_manager("WATCHDOG=1");
+    } else if (!stalled) {
+      stalled = true;
+      std::fprintf(stderr, "vigil: the pipeline loop has stood still for %lld ms; watchdog pings withheld\n",
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(every).count()));
     }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  const runtime::Engine& engine_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
+  });
+}
 
 // Once the pipelines run, the code that only start-up needed (YAML, schema creation, plugin
 // set-up) need not stay resident: 2 s after start the code pages are dropped and what the
 // running pipeline executes faults back in. VIGIL_KEEP_CODE_PAGES=1 keeps them (to compare).
-class StartupCodeRelease {
- public:
-  StartupCodeRelease() {
-    if (const char* keep = std::getenv("VIGIL_KEEP_CODE_PAGES"); keep && std::strcmp(keep, "1") == 0) return;
-    thread_ = std::thread([this] {
-      std::unique_lock lock(mutex_);
-      if (cv_.wait_for(lock, std::chrono::seconds(2), [this] { return done_; })) return;
-      runtime::release_code_pages();
-    });
-  }
-  ~StartupCodeRelease() {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mutex_);
-      done_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::thread thread_;
-};
+std::unique_ptr<Ticker> startup_code_release() {
+  if (const char* keep = std::getenv("VIGIL_KEEP_CODE_PAGES"); keep && std::strcmp(keep, "1") == 0) return nullptr;
+  return std::make_unique<Ticker>(std::chrono::seconds(2), [done = false]() mutable {
+    if (!done) runtime::release_code_pages();
+    done = true;
+  });
+}
 
 int command_validate(const Args& a, const runtime::Registry& registry) {
   if (a.config.empty()) return usage_error("validate needs a CONFIG file");
@@ -286,8 +252,8 @@ int command_validate(const Args& a, const runtime::Registry& registry) {
 }
 
 int run_engine(runtime::Engine& engine, const Args& a, runtime::Nanos run_for) {
-  std::unique_ptr<StatsPrinter> printer;
-  if (a.stats) printer = std::make_unique<StatsPrinter>(engine, std::chrono::seconds(10));
+  std::unique_ptr<Ticker> printer;
+  if (a.stats) printer = stats_printer(engine);
   auto result = engine.run(g_stop, run_for);
   printer.reset();
   std::fprintf(stderr, "%s", engine.stats_text().c_str());
@@ -321,8 +287,8 @@ int command_run(const Args& a, const runtime::Registry& registry) {
   // source that fails to start still ends the process with exit code 1.
   if (!cli::notify_service_manager("READY=1\nSTATUS=running " + a.config))
     std::fprintf(stderr, "vigil: could not notify the service manager (NOTIFY_SOCKET)\n");
-  ServiceWatchdog watchdog(**engine);
-  StartupCodeRelease trim;
+  const auto watchdog = service_watchdog(**engine);
+  const auto trim = startup_code_release();
   return run_engine(**engine, a, run_for);
 }
 
