@@ -40,6 +40,12 @@ trap cleanup EXIT
 
 kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
+# "TID TICKS" (user + system clock ticks) for every thread of PID.
+thread_ticks() {
+  for t in /proc/"$1"/task/*; do
+    awk -v tid="${t##*/}" '{ sub(/^.*\) /, ""); print tid, $12 + $13 }' "$t/stat" 2>/dev/null || true
+  done
+}
 
 # Resident kB per kind of mapping. Thread stacks are the 8 MiB anonymous mappings glibc gives each
 # thread; malloc arenas of threads other than the main one are 64 MiB-aligned anonymous heaps.
@@ -109,7 +115,7 @@ wait "$idle_pid" || true
 pids=()
 [ "${SKIP_LOAD:-0}" = 1 ] && exit 0
 
-for bin in "$build/bench/mqtt_flood"; do
+for bin in "$build/bench/mqtt_flood" "$build/bench/mqtt_count_paho"; do
   [ -x "$bin" ] || { echo "rss: $bin is missing; build the release preset with VIGIL_BUILD_BENCH" >&2; exit 2; }
 done
 command -v mosquitto >/dev/null || PATH=$PATH:/usr/sbin
@@ -152,6 +158,7 @@ for r in $(seq "$repeat"); do
   done
   sleep 0.5
   connected=$(kb "$load_pid" VmRSS)
+  thread_ticks "$load_pid" >"$tmp/threads.before"
   "$build/bench/mqtt_flood" --port "$port" --keys "$keys" --batch 1 --rate "$rate" --count "$count" --format "$format" >"$tmp/flood.out"
   last="" now=""
   for _ in $(seq 50); do  # drained: no CPU used over 300 ms (at most 15 s)
@@ -162,6 +169,7 @@ for r in $(seq "$repeat"); do
   done
   peak=$(kb "$load_pid" VmHWM)
   drained=$(kb "$load_pid" VmRSS)
+  thread_ticks "$load_pid" >"$tmp/threads.after"
   breakdown "$load_pid" >"$tmp/breakdown.$r"
   kill -TERM "$load_pid"
   wait "$load_pid" || true
@@ -170,6 +178,37 @@ for r in $(seq "$repeat"); do
   achieved=$(awk '{ print $8 }' "$tmp/flood.out")
   printf '  run %s: sent %s messages at %.0f/s; vigil counted %s; RSS connected %s, peak %s, after the drain %s\n' \
     "$r" "$count" "$achieved" "$summed" "$(mb "$connected")" "$(mb "$peak")" "$(mb "$drained")"
+  # CPU per message by thread: the main thread runs the pipeline loop (dispatch, windows: all
+  # vigil's own work); the MQTT client's threads run Paho and, inside its callback, vigil's
+  # decode, key lookup and enqueue. The bare Paho subscriber then takes the same flood alone:
+  # vigil's CPU minus its CPU is vigil's own work per message.
+  read -r main_us other_us < <(awk -v pid="$load_pid" -v n="$count" -v hz="$(getconf CLK_TCK)" '
+    FNR == NR { before[$1] = $2; next }
+    { d = $2 - before[$1]; if (d <= 0) next
+      us = d * 1e6 / hz / n
+      if ($1 == pid) main = us; else other += us }
+    END { printf "%.3f %.3f\n", main, other }' "$tmp/threads.before" "$tmp/threads.after")
+  "$build/bench/mqtt_count_paho" "tcp://127.0.0.1:$port" 'bench/#' 0 >"$tmp/paho.out" 2>"$tmp/paho.err" &
+  paho_pid=$!
+  pids=("$paho_pid")
+  for _ in $(seq 200); do grep -q subscribed "$tmp/paho.err" && break; sleep 0.02; done
+  sleep 0.5
+  paho_before=$(cpu_ticks "$paho_pid")
+  "$build/bench/mqtt_flood" --port "$port" --keys "$keys" --batch 1 --rate "$rate" --count "$count" --format "$format" >"$tmp/flood2.out"
+  last="" now=""
+  for _ in $(seq 50); do
+    sleep 0.3
+    now=$(cpu_ticks "$paho_pid")
+    [ "$now" = "$last" ] && break
+    last=$now
+  done
+  kill -TERM "$paho_pid"
+  wait "$paho_pid" || true
+  pids=()
+  awk -v m="$main_us" -v o="$other_us" -v b="$paho_before" -v a="$now" -v n="$count" -v hz="$(getconf CLK_TCK)" \
+      -v got="$(awk '{ print $2 }' "$tmp/paho.out")" 'BEGIN {
+    paho = (a - b) * 1e6 / hz / n
+    printf "    CPU per message: vigil %.2f us (pipeline thread %.2f, MQTT threads with the decode callback %.2f); bare Paho subscriber %.2f us (%s messages); vigil'"'"'s own work %.2f us, %.2fx Paho\n", m + o, m, o, paho, got, m + o - paho, (m + o) / paho }' 
   # Runs in which the publisher reached 95 % of the rate count first, then the lowest peak.
   reached=$(awk -v a="$achieved" -v r="$rate" 'BEGIN { print (a >= 0.95 * r) ? 1 : 0 }')
   if [ -z "$best" ] || [ "$reached" -gt "$best_reached" ] || { [ "$reached" = "$best_reached" ] && [ "$peak" -lt "$best" ]; }; then
