@@ -37,7 +37,6 @@ TEST_CASE("releasing code pages drops resident code and the process runs on", "[
   const std::size_t advised = release_code_pages();
   const long after = rss_file_kb();
   INFO("RssFile " << before << " kB before, " << after << " kB after; " << advised / 1024 << " kB of code advised");
-  CHECK(advised > 64 * 1024);  // at least the test binary's own code
   // The code runs on: the same work gives the same answer.
   std::vector<int> w(10000);
   std::iota(w.rbegin(), w.rend(), 0);
@@ -45,10 +44,14 @@ TEST_CASE("releasing code pages drops resident code and the process runs on", "[
   CHECK(w == v);
   CHECK(text == "9999{ 1, 2, 3 }");
 #ifndef VIGIL_TESTS_EMULATED
+  CHECK(advised > 64 * 1024);  // at least the test binary's own code
   REQUIRE(before > 0);
   CHECK(after < before - 256);  // at least 256 kB of code pages left the resident set
 #else
-  WARN("under qemu-user madvise is a hint the emulator ignores; only the advice itself is checked");
+  // qemu-user shows the guest its own host mappings in /proc/self/smaps and treats madvise as a
+  // hint: what is checked under it is that the call leaves the program running correctly.
+  WARN("under qemu-user the resident-memory effect is not observable; checked: the code runs on (advised "
+       << advised << " bytes)");
 #endif
 }
 
