@@ -774,6 +774,18 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& config_path, con
   if (impl.options.wall) impl.wall = impl.options.wall;
   if (impl.options.monotonic) impl.mono = impl.options.monotonic;
   Diagnostics diag;
+  if (TrainTarget* t = impl.options.train; t && !t->pipeline.empty()) {
+    // --pipeline names one that exists, before the others' problems (their model files) hide it.
+    std::string names;
+    bool found = false;
+    if (const ConfigNode* list = impl.root->find("pipelines"); list && list->is_sequence())
+      for (const auto& p : list->items)
+        if (const ConfigNode* n = p.is_map() ? p.find("name") : nullptr; n && n->is_scalar()) {
+          found = found || n->scalar == t->pipeline;
+          names += (names.empty() ? "" : ", ") + n->scalar;
+        }
+    if (!found) return Error{"vigil: --pipeline: no pipeline is named \"" + t->pipeline + "\"; pipelines: " + names};
+  }
   impl.build(diag);
   if (TrainTarget* t = impl.options.train; t && diag.empty() && !t->model)
     diag.error(impl.root->mark, config_path,

@@ -349,10 +349,13 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
         }
     }
     if (train->stage >= pending.size() || pending[train->stage].setup.file.empty()) {
+      const bool asked = train->stage != static_cast<std::size_t>(-1);
       diag.error(node.mark, path + ".model",
-                 train->stage >= pending.size()
-                     ? std::string("has no model with a file to train; add file: NAME.vgm to the model to train")
-                     : "model " + std::to_string(train->stage) + " has no file to train");
+                 !asked ? std::string("has no model with a file to train; add file: NAME.vgm to the model to train")
+                 : train->stage >= pending.size()
+                     ? "has no model " + std::to_string(train->stage) + " (--model counts from 0; the chain has " +
+                           std::to_string(pending.size()) + ")"
+                     : "model " + std::to_string(train->stage) + " has no file to train; add file: NAME.vgm to it");
       return nullptr;
     }
     pending[train->stage].setup.train = true;

@@ -238,6 +238,17 @@ TEST_CASE("vigil train says what it needs", "[e2e][models][cli]") {
   r = run_process({VIGIL_BINARY, "train", dir.file("plain.yaml")});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Contains("train needs --input FILE"));
+  r = run_process({VIGIL_BINARY, "train", dir.file("plain.yaml"), "--input", dir.file("in.csv"), "--pipeline", "nope"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("no pipeline is named \"nope\"; pipelines: engine-health"));
+  r = run_process({VIGIL_BINARY, "train", dir.file("plain.yaml"), "--input", dir.file("in.csv"), "--pipeline",
+                   "engine-health", "--model", "2"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("has no model 2 (--model counts from 0; the chain has 1)"));
+  r = run_process({VIGIL_BINARY, "train", dir.file("plain.yaml"), "--input", dir.file("in.csv"), "--pipeline",
+                   "engine-health", "--model", "0"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Contains("model 0 has no file to train; add file: NAME.vgm to it"));
 }
 
 }  // namespace vigil::test
