@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <system_error>
@@ -92,6 +93,8 @@ constexpr ConfigKey kUpstreamKeys[] = {
 constexpr std::size_t kMaxFetch = 1024;
 // Without a commit signal (rows written by another process) the publisher looks this often.
 constexpr std::chrono::milliseconds kIdlePoll{250};
+// Paho refusing every publish with nothing of ours in flight for this long means its state is stuck.
+constexpr std::chrono::seconds kStuckWindow{5};
 // How long a connect attempt may take, and the slices in which it checks for stop().
 constexpr int kConnectTimeoutSeconds = 10;
 constexpr std::chrono::milliseconds kSlice{20};
@@ -474,6 +477,7 @@ class UpstreamOutput final : public runtime::Output {
       }
       mqtt::delivery_token_ptr token = client_->publish(topic_, data, size, 1, false, nullptr, listener_);
       inflight_.push_back(InFlight{row.seq, lane, std::move(token)});
+      stuck_since_.reset();
       published_.add();
       bytes_published_.add(size);
       if (backlog) resent_.add();
@@ -508,6 +512,7 @@ class UpstreamOutput final : public runtime::Output {
     mqtt::delivery_token_ptr token =
         client_->publish(settings_.evicted_topic, json_.data(), json_.size(), 1, false, nullptr, listener_);
     inflight_.push_back(InFlight{row.seq, lane, std::move(token)});
+    stuck_since_.reset();
     published_.add();
     gap_records_.add();
     bytes_published_.add(json_.size());
@@ -567,6 +572,18 @@ class UpstreamOutput final : public runtime::Output {
       return true;
     }
     note_db_ok();
+    // Paho refusing every publish while none of ours is in flight cannot be back-pressure (its
+    // window is larger than both lanes' together): its state from the last connection is stuck.
+    // After kStuckWindow of that, reconnect, which starts a clean session.
+    if (full && inflight_.empty()) {
+      const auto now = Clock::now();
+      if (!stuck_since_) stuck_since_ = now;
+      if (now - *stuck_since_ >= kStuckWindow) {
+        stuck_since_.reset();
+        note_lost("the MQTT client refused every publish for 5 s with nothing in flight");
+        return false;
+      }
+    }
     if (lane == Outbox::Lane::routine && draining_) {
       tokens_ -= static_cast<double>(sent_backlog);
       if (full) return ok;
@@ -679,6 +696,7 @@ class UpstreamOutput final : public runtime::Output {
   std::int64_t left_over_end_ = 1;   // rows below this were stored before start()
   bool draining_ = false;
   bool client_full_ = false;  // the last publish found Paho's queue full (set by publish())
+  std::optional<Clock::time_point> stuck_since_;  // Paho full with nothing of ours in flight since
   double tokens_ = 1;
   Clock::time_point last_refill_{};
   bool db_failing_ = false;
