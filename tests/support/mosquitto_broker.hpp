@@ -55,9 +55,10 @@ class MosquittoBroker {
   int port() const noexcept { return port_; }
   /// tcp://127.0.0.1:<port>, or ssl://127.0.0.1:<port> with a TLS listener.
   std::string uri() const;
-  /// Publishes one message with mosquitto_pub at QoS 1; true when mosquitto_pub succeeded.
+  /// Publishes one message at QoS 1 as an anonymous plain-TCP client; true once the broker
+  /// acknowledged it.
   bool publish(const std::string& topic, const std::string& payload) const;
-  /// Publishes `bytes` as they are (binary allowed, e.g. FlatBuffers) with mosquitto_pub -f.
+  /// Publishes `bytes` as they are (binary allowed, e.g. FlatBuffers), as publish() does.
   bool publish_bytes(const std::string& topic, std::span<const std::uint8_t> bytes) const;
   /// What the broker wrote to stdout/stderr so far (for failure messages).
   std::string log() const;
