@@ -161,19 +161,7 @@ class UpstreamOutput final : public runtime::Output {
     if (!stored) return runtime::Error{"upstream: " + stored.error().message};
     left_over_end_ = *stored + 1;
     try {
-      // Paho queues each publish as a command until its own thread writes it, and refuses a
-      // publish once more than max_buffered_messages (100 by default) are queued. Both lanes
-      // may have a full window queued at once, so the queue must hold as much as the window.
-      client_ = std::make_unique<mqtt::async_client>(
-          settings_.broker, settings_.client_id, mqtt::create_options(MQTTVERSION_3_1_1, paho_window()));
-      client_->set_connection_lost_handler([this](const std::string& cause) {
-        {
-          std::lock_guard lock(mutex_);
-          lost_cause_ = cause;
-          lost_ = true;
-        }
-        wake_cv_.notify_all();
-      });
+      make_client();
       build_connect_options();
       inflight_.reserve(2 * settings_.max_inflight);
       acked_.reserve(2 * settings_.max_inflight);
@@ -207,13 +195,7 @@ class UpstreamOutput final : public runtime::Output {
       commits_->unsubscribe(commit_listener_);
       commits_.reset();
     }
-    if (client_) {
-      try {
-        client_->disable_callbacks();
-      } catch (...) {
-      }
-      client_.reset();
-    }
+    drop_client();
     outbox_.reset();
   }
 
@@ -257,6 +239,49 @@ class UpstreamOutput final : public runtime::Output {
   }
 
   // Waits until woken (ack, commit, connection lost, stop) or `timeout`.
+  // A new Paho client, with nothing queued or in flight. Made at start and again after every
+  // lost connection: the rows it had taken are still in the outbox, and a client that kept
+  // state from the old connection once refused every publish after a broker restart.
+  void make_client() {
+    // Paho queues each publish as a command until its own thread writes it, and refuses a
+    // publish once more than max_buffered_messages (100 by default) are queued. Both lanes
+    // may have a full window queued at once, so the queue must hold as much as the window.
+    client_ = std::make_unique<mqtt::async_client>(settings_.broker, settings_.client_id,
+                                                   mqtt::create_options(MQTTVERSION_3_1_1, paho_window()));
+    client_->set_connection_lost_handler([this](const std::string& cause) {
+      {
+        std::lock_guard lock(mutex_);
+        lost_cause_ = cause;
+        lost_ = true;
+      }
+      wake_cv_.notify_all();
+    });
+  }
+
+  void drop_client() noexcept {
+    if (!client_) return;
+    try {
+      client_->disable_callbacks();
+    } catch (...) {
+    }
+    client_.reset();
+  }
+
+  // After a lost connection: forgets the old client (and its tokens) and makes a new one.
+  // False when it cannot be made; the connect loop tries again after its backoff.
+  bool renew_client(std::string& error) noexcept {
+    inflight_.clear();
+    drop_client();
+    try {
+      make_client();
+      return true;
+    } catch (const std::exception& e) {
+      client_.reset();
+      error = std::string("cannot create the MQTT client: ") + e.what();
+      return false;
+    }
+  }
+
   void wait(Clock::duration timeout) noexcept {
     std::unique_lock lock(mutex_);
     wake_cv_.wait_for(lock, timeout, [this] { return woken_ || lost_ || stopping_.load(); });
@@ -337,7 +362,7 @@ class UpstreamOutput final : public runtime::Output {
     at_once = true;
     while (!stopping()) {
       std::string error;
-      if (connect_once(error)) {
+      if ((client_ || renew_client(error)) && connect_once(error)) {
         {
           std::lock_guard lock(mutex_);
           lost_ = false;
@@ -624,6 +649,7 @@ class UpstreamOutput final : public runtime::Output {
   }
 
   void disconnect() noexcept {
+    if (!client_) return;
     try {
       if (!settings_.status_topic.empty() && client_->is_connected())
         client_->publish(settings_.status_topic, "offline", 7, 1, true)->wait_for(kStopStatusWait);
@@ -659,6 +685,8 @@ class UpstreamOutput final : public runtime::Output {
         if (client_->is_connected()) client_->disconnect(0)->wait_for(std::chrono::milliseconds(200));
       } catch (const std::exception&) {
       }
+      std::string error;
+      if (!renew_client(error)) log("%s; retrying", error);
     }
     // Stopping: give what is in flight a moment to be acknowledged, so it is not sent again
     // on the next start, then say goodbye.
