@@ -26,6 +26,7 @@
 #include "vigil/models/pca_anomaly.hpp"
 #include "vigil/models/rul.hpp"
 #include "vigil/models/vibration.hpp"
+#include "model_test_data.hpp"
 
 using namespace vigil::models;
 using Clock = std::chrono::steady_clock;
@@ -69,26 +70,10 @@ double time_calls(double seconds, const std::function<double(std::size_t)>& call
 // A RUL model over `inputs` features per window, trained on 60 synthetic runs to failure; nullopt
 // when fitting fails.
 std::optional<RulRegressor> rul_model(std::size_t inputs, RulMethod method, std::size_t* file_bytes) {
-  std::mt19937_64 rng(4);
-  std::normal_distribution<double> noise(0.0, 0.05);
-  std::uniform_int_distribution<std::size_t> life_of(130, 330);
-  RulTrainingSet set;
-  set.dim = 2 * inputs + 1;
-  std::vector<double> x(inputs);
-  for (std::uint32_t k = 0; k < 60; ++k) {
-    const std::size_t life = life_of(rng);
-    TrendFeatures t(inputs, 30, true);
-    for (std::size_t a = 0; a < life; ++a) {
-      const double p = static_cast<double>(a) / static_cast<double>(life);
-      for (std::size_t j = 0; j < inputs; ++j) x[j] = static_cast<double>(j) + (j % 3 == 0 ? p * p : 0.0) + noise(rng);
-      t.push(x);
-      const std::size_t at = set.z.size();
-      set.z.resize(at + set.dim);
-      t.derive(std::span<double>(set.z).subspan(at, set.dim));
-      set.remaining.push_back(static_cast<double>(life - 1 - a));
-      set.group.push_back(k);
-    }
-  }
+  const test_data::NoisyRuns runs{60, inputs, 30, 4, 0.05, 130, 330};
+  const RulTrainingSet set = test_data::noisy_runs_to_failure(runs, [](std::span<double> x, double p, auto& noise) {
+    for (std::size_t j = 0; j < x.size(); ++j) x[j] = static_cast<double>(j) + (j % 3 == 0 ? p * p : 0.0) + noise();
+  });
   RulFitOptions o;
   o.method = method;
   o.gamma = 0.02;

@@ -147,12 +147,32 @@ struct ModelChain::Stage {
 ModelChain::ModelChain() = default;
 ModelChain::~ModelChain() = default;
 
-std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const SummarySchema& schema,
-                                              const Registry& registry, const Limits& limits,
-                                              std::size_t window_state_bytes, const std::string& path,
-                                              Diagnostics& diag, const std::string& config_dir, TrainTarget* train,
-                                              const FieldTable* fields) {
-  const std::size_t before = diag.lines().size();
+namespace {
+
+// One model block, checked and resolved into what its factory needs; nothing allocated yet.
+struct PendingModel {
+  const ModelPlugin* plugin = nullptr;
+  std::vector<ConfigKey> keys;  // the common keys, then the type's; setup.block points into them
+  ModelSetup setup;
+  std::size_t outputs = 0;
+  std::vector<std::uint16_t> inputs;
+  std::size_t first_output = 0;
+  FieldId raw_field = kNoField;
+  std::size_t raw_capacity = 0;
+};
+
+// A checked chain: its models, every column (the window's, then each model's outputs) and the
+// state the models take per key slot.
+struct ChainPlan {
+  std::vector<PendingModel> models;
+  std::vector<std::string> columns;
+  std::size_t key_bytes = 0;
+};
+
+// The model blocks of `node`: the map itself or the items of a non-empty list; none after an
+// error otherwise.
+std::vector<const ConfigNode*> model_blocks(const ConfigNode& node, const std::string& path, const Registry& registry,
+                                            Diagnostics& diag) {
   std::vector<const ConfigNode*> items;
   if (node.is_map()) {
     items.push_back(&node);
@@ -162,46 +182,181 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     diag.error(node.mark, path + ".model",
                "expected a model map such as {type: pca_anomaly, baseline: {learn: 400}} or a list of them "
                "(a chain); model types: " + registry.model_names());
+  }
+  return items;
+}
+
+// The plugin that the `type:` of model block `item` names; nullptr after an error.
+const ModelPlugin* model_plugin(const ConfigNode& item, const std::string& where, const Registry& registry,
+                                Diagnostics& diag) {
+  if (!item.is_map()) {
+    diag.error(item.mark, where, "expected a model map such as {type: pca_anomaly, baseline: {learn: 400}}");
     return nullptr;
   }
+  const ConfigNode* type = item.find("type");
+  if (!type || !type->is_scalar()) {
+    diag.error(item.mark, where, "missing key \"type\"; model types: " + registry.model_names());
+    return nullptr;
+  }
+  const ModelPlugin* plugin = registry.model(type->scalar);
+  if (!plugin) {
+    diag.error(type->mark, where + ".type",
+               "unknown model type \"" + type->scalar + "\"; model types: " + registry.model_names());
+  }
+  return plugin;
+}
 
-  std::unique_ptr<ModelChain> chain(new ModelChain());
-  chain->schema_ = schema;
-  chain->window_columns_ = schema.columns.size();
+// Whether block `b` takes its model from where its type allows (baseline, file or neither);
+// reports the first rule it breaks otherwise.
+bool check_model_source(const ModelPlugin& plugin, const Block& b, const ConfigNode& item, const std::string& where,
+                        Diagnostics& diag) {
+  const bool learns = b.has("baseline"), from_file = b.has("file");
+  const std::string type_name(plugin.name);
+  if (plugin.sources == kStateless && (learns || from_file)) {
+    diag.error(b.node(learns ? "baseline" : "file")->mark, where + (learns ? ".baseline" : ".file"),
+               "a " + type_name + " model has nothing to learn; remove " + (learns ? "baseline" : "file"));
+    return false;
+  }
+  if (learns && from_file) {
+    diag.error(b.node("file")->mark, where + ".file", "give baseline or file, not both");
+    return false;
+  }
+  if (plugin.sources != kStateless && !learns && !from_file) {
+    diag.error(item.mark, where,
+               (plugin.sources & kLearnsOnDevice)
+                   ? "missing key \"baseline\" (such as {learn: 400}: learn each key's baseline on the device)" +
+                         std::string((plugin.sources & kFromFile) ? " or \"file\" (a model file from vigil train)"
+                                                                   : "")
+                   : "missing key \"file\": a " + type_name + " model is trained with vigil train and loaded from its file");
+    return false;
+  }
+  if (learns && !(plugin.sources & kLearnsOnDevice)) {
+    diag.error(b.node("baseline")->mark, where + ".baseline",
+               "a " + type_name + " model does not learn on the device; train it with vigil train and give its file:");
+    return false;
+  }
+  if (from_file && !(plugin.sources & kFromFile)) {
+    diag.error(b.node("file")->mark, where + ".file",
+               std::string(type_name.front() == 'e' ? "an " : "a ") + type_name +
+                   " model learns on the device only; use baseline: {learn: N}");
+    return false;
+  }
+  return true;
+}
+
+// What model `p` reads: a source field's raw values, or the columns before it (`columns`, the
+// first `window_columns` of them the window's) that its `feature:` or `features:` name, by
+// default every window column. Names that are not such columns are reported.
+void resolve_inputs(PendingModel& p, const Block& b, const ConfigNode& item, const std::string& where,
+                    const std::vector<std::string>& columns, std::size_t window_columns, const FieldTable* fields,
+                    Diagnostics& diag) {
+  const ModelPlugin& plugin = *p.plugin;
+  std::vector<const ConfigNode*> names;
+  if (plugin.raw_samples) {
+    const std::string field = b.string("field");
+    p.raw_field = fields ? fields->find(field) : kNoField;
+    p.raw_capacity = static_cast<std::size_t>(b.integer("max_samples"));
+    if (p.raw_field == kNoField)
+      diag.error(b.node("field")->mark, where + ".field",
+                 "\"" + field + "\" is not a field of any source; a " + std::string(plugin.name) +
+                     " model reads a source field's raw values (such as vib), not a summary column");
+  } else if (declares(plugin.keys, "feature")) {
+    names.push_back(b.node("feature"));
+  } else if (const ConfigNode* list = b.node("features")) {
+    if (list->is_scalar()) names.push_back(list);
+    for (const auto& f : list->items) names.push_back(&f);
+    if (names.empty()) diag.error(list->mark, where + ".features", "lists no column; columns: " + column_list(columns));
+  } else {
+    // Default: every column of the window (count is not a column).
+    for (std::size_t c = 0; c < window_columns; ++c) p.inputs.push_back(static_cast<std::uint16_t>(c));
+    if (p.inputs.empty())
+      diag.error(item.mark, where, "the window has no aggregate column to use as a feature; add aggregates such as mean(vib)");
+  }
+  for (const ConfigNode* n : names) {
+    if (!n || !n->is_scalar()) continue;
+    const auto it = std::find(columns.begin(), columns.end(), n->scalar);
+    if (it == columns.end()) {
+      diag.error(n->mark, where + (declares(plugin.keys, "feature") ? ".feature" : ".features"),
+                 "\"" + n->scalar + "\" is not a column of this pipeline's summaries here; columns: " +
+                     column_list(columns));
+      continue;
+    }
+    const auto index = static_cast<std::uint16_t>(it - columns.begin());
+    if (std::find(p.inputs.begin(), p.inputs.end(), index) != p.inputs.end()) {
+      diag.error(n->mark, where + ".features", "\"" + n->scalar + "\" is listed twice");
+      continue;
+    }
+    p.inputs.push_back(index);
+  }
+}
+
+// Appends model `p`'s output columns, with the `as:` prefix, to `columns`. A column name may be
+// written once: one already there is reported with what wrote it (`written_by`, per column;
+// empty: the window).
+void add_outputs(PendingModel& p, const Block& b, const ConfigNode& item, const std::string& where,
+                 std::vector<std::string>& columns, std::vector<std::string>& written_by, Diagnostics& diag) {
+  const std::string prefix = b.has("as") ? b.string("as") + "_" : "";
+  if (b.has("as") && b.string("as").empty())
+    diag.error(b.node("as")->mark, where + ".as", "must not be empty; use a short name such as vib");
+  p.first_output = columns.size();
+  std::vector<std::string> outputs(p.plugin->outputs.begin(), p.plugin->outputs.end());
+  if (p.plugin->outputs_of) outputs = p.plugin->outputs_of(b);
+  p.outputs = outputs.size();
+  for (const std::string& out : outputs) {
+    const std::string name = prefix + out;
+    const auto it = std::find(columns.begin(), columns.end(), name);
+    if (it != columns.end()) {
+      const std::string& owner = written_by[static_cast<std::size_t>(it - columns.begin())];
+      const ConfigNode* as = b.node("as");
+      diag.error(as ? as->mark : item.mark, where,
+                 "output column \"" + name + "\" is already a column of this pipeline (" +
+                     (owner.empty() ? std::string("an aggregate") : "written by " + owner) +
+                     "); give this model a different `as:` prefix");
+      continue;
+    }
+    columns.push_back(name);
+    written_by.push_back(where);
+  }
+}
+
+// What the factory of model `p` (block `b`, inputs resolved) is given.
+ModelSetup model_setup(const PendingModel& p, const Block& b, const std::string& where,
+                       const std::vector<std::string>& columns, const Limits& limits, const std::string& config_dir,
+                       Diagnostics& diag) {
+  ModelSetup setup;
+  setup.features = p.inputs.size();
+  for (std::uint16_t c : p.inputs) setup.feature_names.push_back(columns[c]);
+  setup.learn = b.has("baseline") ? static_cast<std::size_t>(b.child("baseline").integer("learn")) : 0;
+  if (b.has("file")) {
+    const std::filesystem::path f(b.string("file"));
+    setup.file = (f.is_absolute() || config_dir.empty() ? f : std::filesystem::path(config_dir) / f)
+                     .lexically_normal()
+                     .string();
+  }
+  setup.max_keys = limits.max_keys;
+  setup.path = where;
+  setup.diag = &diag;
+  setup.block = b;
+  return setup;
+}
+
+// The validating step: each model block of `items` checked and resolved against the window's
+// columns and the outputs of the models before it. Every problem goes into `diag`; the plan is
+// usable only when none was added.
+ChainPlan plan_chain(const ConfigNode& node, const std::vector<const ConfigNode*>& items,
+                     const std::vector<std::string>& window_columns, const Registry& registry, const Limits& limits,
+                     const std::string& path, Diagnostics& diag, const std::string& config_dir,
+                     const FieldTable* fields) {
+  ChainPlan plan;
+  plan.columns = window_columns;
   // Column name -> which model wrote it (empty: the window), for duplicate messages.
-  std::vector<std::string> written_by(schema.columns.size());
-  struct Pending {
-    const ModelPlugin* plugin = nullptr;
-    std::vector<ConfigKey> keys;
-    ModelSetup setup;
-    std::size_t outputs = 0;
-    std::vector<std::uint16_t> inputs;
-    std::size_t first_output = 0;
-    FieldId raw_field = kNoField;
-    std::size_t raw_capacity = 0;
-  };
-  std::vector<Pending> pending;
-  std::size_t key_bytes = 0;
+  std::vector<std::string> written_by(window_columns.size());
   for (std::size_t i = 0; i < items.size(); ++i) {
     const ConfigNode& item = *items[i];
     const std::string where = path + ".model" + (node.is_sequence() ? "[" + std::to_string(i) + "]" : "");
-    if (!item.is_map()) {
-      diag.error(item.mark, where, "expected a model map such as {type: pca_anomaly, baseline: {learn: 400}}");
-      continue;
-    }
-    const ConfigNode* type = item.find("type");
-    const ModelPlugin* plugin = nullptr;
-    if (!type || !type->is_scalar()) {
-      diag.error(item.mark, where, "missing key \"type\"; model types: " + registry.model_names());
-      continue;
-    }
-    plugin = registry.model(type->scalar);
-    if (!plugin) {
-      diag.error(type->mark, where + ".type",
-                 "unknown model type \"" + type->scalar + "\"; model types: " + registry.model_names());
-      continue;
-    }
-    Pending p;
+    const ModelPlugin* plugin = model_plugin(item, where, registry, diag);
+    if (!plugin) continue;
+    PendingModel p;
     p.plugin = plugin;
     p.keys.assign(std::begin(kModelCommonKeys), std::end(kModelCommonKeys));
     p.keys.insert(p.keys.end(), plugin->keys.begin(), plugin->keys.end());
@@ -209,165 +364,93 @@ std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const Summ
     validate_block(item, p.keys, where, diag);
     if (diag.lines().size() != at) continue;
     Block b(&item, p.keys);
-    const bool learns = b.has("baseline"), from_file = b.has("file");
-    const std::string type_name(plugin->name);
-    if (plugin->sources == kStateless && (learns || from_file)) {
-      diag.error(b.node(learns ? "baseline" : "file")->mark, where + (learns ? ".baseline" : ".file"),
-                 "a " + type_name + " model has nothing to learn; remove " + (learns ? "baseline" : "file"));
-      continue;
-    }
-    if (learns && from_file) {
-      diag.error(b.node("file")->mark, where + ".file", "give baseline or file, not both");
-      continue;
-    }
-    if (plugin->sources != kStateless && !learns && !from_file) {
-      diag.error(item.mark, where,
-                 (plugin->sources & kLearnsOnDevice)
-                     ? "missing key \"baseline\" (such as {learn: 400}: learn each key's baseline on the device)" +
-                           std::string((plugin->sources & kFromFile) ? " or \"file\" (a model file from vigil train)"
-                                                                      : "")
-                     : "missing key \"file\": a " + type_name + " model is trained with vigil train and loaded from its file");
-      continue;
-    }
-    if (learns && !(plugin->sources & kLearnsOnDevice)) {
-      diag.error(b.node("baseline")->mark, where + ".baseline",
-                 "a " + type_name + " model does not learn on the device; train it with vigil train and give its file:");
-      continue;
-    }
-    if (from_file && !(plugin->sources & kFromFile)) {
-      diag.error(b.node("file")->mark, where + ".file",
-                 std::string(type_name.front() == 'e' ? "an " : "a ") + type_name +
-                     " model learns on the device only; use baseline: {learn: N}");
-      continue;
-    }
-
-    // Features: names of columns before this model (window columns and earlier outputs).
-    std::vector<const ConfigNode*> names;
-    if (plugin->raw_samples) {
-      const std::string field = b.string("field");
-      p.raw_field = fields ? fields->find(field) : kNoField;
-      p.raw_capacity = static_cast<std::size_t>(b.integer("max_samples"));
-      if (p.raw_field == kNoField)
-        diag.error(b.node("field")->mark, where + ".field",
-                   "\"" + field + "\" is not a field of any source; a " + type_name +
-                       " model reads a source field's raw values (such as vib), not a summary column");
-    } else if (declares(plugin->keys, "feature")) {
-      names.push_back(b.node("feature"));
-    } else if (const ConfigNode* list = b.node("features")) {
-      if (list->is_scalar()) names.push_back(list);
-      for (const auto& f : list->items) names.push_back(&f);
-      if (names.empty()) diag.error(list->mark, where + ".features", "lists no column; columns: " + column_list(chain->schema_.columns));
-    } else {
-      // Default: every column of the window (count is not a column).
-      for (std::size_t c = 0; c < chain->window_columns_; ++c) p.inputs.push_back(static_cast<std::uint16_t>(c));
-      if (p.inputs.empty())
-        diag.error(item.mark, where, "the window has no aggregate column to use as a feature; add aggregates such as mean(vib)");
-    }
-    for (const ConfigNode* n : names) {
-      if (!n || !n->is_scalar()) continue;
-      const auto& cols = chain->schema_.columns;
-      const auto it = std::find(cols.begin(), cols.end(), n->scalar);
-      if (it == cols.end()) {
-        diag.error(n->mark, where + (declares(plugin->keys, "feature") ? ".feature" : ".features"),
-                   "\"" + n->scalar + "\" is not a column of this pipeline's summaries here; columns: " +
-                       column_list(cols));
-        continue;
-      }
-      const auto index = static_cast<std::uint16_t>(it - cols.begin());
-      if (std::find(p.inputs.begin(), p.inputs.end(), index) != p.inputs.end()) {
-        diag.error(n->mark, where + ".features", "\"" + n->scalar + "\" is listed twice");
-        continue;
-      }
-      p.inputs.push_back(index);
-    }
-    // Outputs, with the `as:` prefix; a column name may be written once.
-    const std::string prefix = b.has("as") ? b.string("as") + "_" : "";
-    if (b.has("as") && b.string("as").empty())
-      diag.error(b.node("as")->mark, where + ".as", "must not be empty; use a short name such as vib");
-    p.first_output = chain->schema_.columns.size();
-    std::vector<std::string> outputs(plugin->outputs.begin(), plugin->outputs.end());
-    if (plugin->outputs_of) outputs = plugin->outputs_of(b);
-    p.outputs = outputs.size();
-    for (const std::string& out : outputs) {
-      const std::string name = prefix + out;
-      const auto& cols = chain->schema_.columns;
-      const auto it = std::find(cols.begin(), cols.end(), name);
-      if (it != cols.end()) {
-        const std::string& owner = written_by[static_cast<std::size_t>(it - cols.begin())];
-        const ConfigNode* as = b.node("as");
-        diag.error(as ? as->mark : item.mark, where,
-                   "output column \"" + name + "\" is already a column of this pipeline (" +
-                       (owner.empty() ? std::string("an aggregate") : "written by " + owner) +
-                       "); give this model a different `as:` prefix");
-        continue;
-      }
-      chain->schema_.columns.push_back(name);
-      written_by.push_back(where);
-    }
-    p.setup.features = p.inputs.size();
-    for (std::uint16_t c : p.inputs) p.setup.feature_names.push_back(chain->schema_.columns[c]);
-    p.setup.learn = learns ? static_cast<std::size_t>(b.child("baseline").integer("learn")) : 0;
-    if (from_file) {
-      const std::filesystem::path f(b.string("file"));
-      p.setup.file = (f.is_absolute() || config_dir.empty() ? f : std::filesystem::path(config_dir) / f)
-                         .lexically_normal()
-                         .string();
-    }
-    p.setup.max_keys = limits.max_keys;
-    p.setup.path = where;
-    p.setup.diag = &diag;
-    p.setup.block = b;
-    if (diag.lines().size() == at) key_bytes += plugin->key_bytes(p.setup);
-    pending.push_back(std::move(p));
+    if (!check_model_source(*plugin, b, item, where, diag)) continue;
+    resolve_inputs(p, b, item, where, plan.columns, window_columns.size(), fields, diag);
+    add_outputs(p, b, item, where, plan.columns, written_by, diag);
+    p.setup = model_setup(p, b, where, plan.columns, limits, config_dir, diag);
+    if (diag.lines().size() == at) plan.key_bytes += plugin->key_bytes(p.setup);
+    plan.models.push_back(std::move(p));
   }
-  if (diag.lines().size() != before) return nullptr;
+  return plan;
+}
 
-  // State budget, before anything is allocated: the window's and the models' together.
+// Whether the models' state, `key_bytes` per key slot for limits.max_keys slots, fits in
+// limits.max_state together with the window's `window_state_bytes`; reported otherwise.
+bool fits_state_budget(std::size_t key_bytes, const Limits& limits, std::size_t window_state_bytes,
+                       const ConfigNode& node, const std::string& path, Diagnostics& diag) {
   const double per_slot = static_cast<double>(key_bytes + sizeof(std::uint32_t) + 1);
   const double models = per_slot * static_cast<double>(limits.max_keys);
   const double total = models + static_cast<double>(window_state_bytes);
-  if (total > static_cast<double>(limits.max_state)) {
-    diag.error(node.mark, path + ".model",
-               "the models need " + mib(models) + " of state (" + std::to_string(key_bytes) +
-                   " bytes per key) for limits.max_keys = " + std::to_string(limits.max_keys) +
-                   "; with the window's " + mib(static_cast<double>(window_state_bytes)) +
-                   " that is more than limits.max_state (" + mib(static_cast<double>(limits.max_state)) +
-                   "); lower max_keys or the number of features, or raise max_state");
-    return nullptr;
-  }
+  if (total <= static_cast<double>(limits.max_state)) return true;
+  diag.error(node.mark, path + ".model",
+             "the models need " + mib(models) + " of state (" + std::to_string(key_bytes) +
+                 " bytes per key) for limits.max_keys = " + std::to_string(limits.max_keys) +
+                 "; with the window's " + mib(static_cast<double>(window_state_bytes)) +
+                 " that is more than limits.max_state (" + mib(static_cast<double>(limits.max_state)) +
+                 "); lower max_keys or the number of features, or raise max_state");
+  return false;
+}
 
-  if (train) {
-    if (train->stage == static_cast<std::size_t>(-1)) {
-      for (std::size_t i = 0; i < pending.size(); ++i)
-        if (!pending[i].setup.file.empty()) {
-          if (train->stage != static_cast<std::size_t>(-1)) {
-            diag.error(node.mark, path + ".model",
-                       "more than one model has a file; name the one to train with --model INDEX");
-            return nullptr;
-          }
-          train->stage = i;
+// `vigil train`: the model to train, train.stage (when not given, the one model with a file),
+// set up for training and described in `train`; false after an error.
+bool choose_train_stage(std::vector<PendingModel>& models, TrainTarget& train, const ConfigNode& node,
+                        const std::string& path, Diagnostics& diag) {
+  if (train.stage == static_cast<std::size_t>(-1)) {
+    for (std::size_t i = 0; i < models.size(); ++i)
+      if (!models[i].setup.file.empty()) {
+        if (train.stage != static_cast<std::size_t>(-1)) {
+          diag.error(node.mark, path + ".model",
+                     "more than one model has a file; name the one to train with --model INDEX");
+          return false;
         }
-    }
-    if (train->stage >= pending.size() || pending[train->stage].setup.file.empty()) {
-      const bool asked = train->stage != static_cast<std::size_t>(-1);
-      diag.error(node.mark, path + ".model",
-                 !asked ? std::string("has no model with a file to train; add file: NAME.vgm to the model to train")
-                 : train->stage >= pending.size()
-                     ? "has no model " + std::to_string(train->stage) + " (--model counts from 0; the chain has " +
-                           std::to_string(pending.size()) + ")"
-                     : "model " + std::to_string(train->stage) + " has no file to train; add file: NAME.vgm to it");
-      return nullptr;
-    }
-    pending[train->stage].setup.train = true;
+        train.stage = i;
+      }
+  }
+  if (train.stage >= models.size() || models[train.stage].setup.file.empty()) {
+    const bool asked = train.stage != static_cast<std::size_t>(-1);
+    diag.error(node.mark, path + ".model",
+               !asked ? std::string("has no model with a file to train; add file: NAME.vgm to the model to train")
+               : train.stage >= models.size()
+                   ? "has no model " + std::to_string(train.stage) + " (--model counts from 0; the chain has " +
+                         std::to_string(models.size()) + ")"
+                   : "model " + std::to_string(train.stage) + " has no file to train; add file: NAME.vgm to it");
+    return false;
+  }
+  ModelSetup& setup = models[train.stage].setup;
+  setup.train = true;
+  train.path = setup.path;
+  train.file = setup.file;
+  train.data.cols = setup.features;
+  return true;
+}
+
+}  // namespace
+
+std::unique_ptr<ModelChain> ModelChain::build(const ConfigNode& node, const SummarySchema& schema,
+                                              const Registry& registry, const Limits& limits,
+                                              std::size_t window_state_bytes, const std::string& path,
+                                              Diagnostics& diag, const std::string& config_dir, TrainTarget* train,
+                                              const FieldTable* fields) {
+  const std::size_t before = diag.lines().size();
+  const std::vector<const ConfigNode*> items = model_blocks(node, path, registry, diag);
+  if (items.empty()) return nullptr;
+  ChainPlan plan = plan_chain(node, items, schema.columns, registry, limits, path, diag, config_dir, fields);
+  if (diag.lines().size() != before) return nullptr;
+  // State budget, before anything is allocated: the window's and the models' together.
+  if (!fits_state_budget(plan.key_bytes, limits, window_state_bytes, node, path, diag)) return nullptr;
+  if (train && !choose_train_stage(plan.models, *train, node, path, diag)) return nullptr;
+
+  // The building step: every model made and its raw ring allocated, then the chain's buffers.
+  std::unique_ptr<ModelChain> chain(new ModelChain());
+  chain->schema_ = schema;
+  chain->schema_.columns = std::move(plan.columns);
+  chain->window_columns_ = schema.columns.size();
+  if (train) {
     chain->train_ = train;
     chain->train_stage_ = train->stage;
-    train->path = pending[train->stage].setup.path;
-    train->file = pending[train->stage].setup.file;
-    train->data.cols = pending[train->stage].setup.features;
   }
-
   std::size_t widest = 0;
-  for (auto& p : pending) {
+  for (auto& p : plan.models) {
     Stage st;
     st.type = std::string(p.plugin->name);
     st.inputs = std::move(p.inputs);

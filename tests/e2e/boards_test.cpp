@@ -29,6 +29,18 @@ std::string example_on_board(const TempDir& dir, const std::string& board) {
   return config;
 }
 
+/// A datagram socket bound at `path`, where vigil sends its systemd notices (NOTIFY_SOCKET).
+int bind_notify_socket(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  REQUIRE(path.size() < sizeof(addr.sun_path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+  return fd;
+}
+
 TEST_CASE("every board profile validates under the default pipeline", "[e2e][boards]") {
   for (const std::string board : {"rpi3", "rpi4", "rpi5", "jetson-orin-nano", "x86_64"}) {
     TempDir dir;
@@ -68,13 +80,7 @@ TEST_CASE("the packaged config is the default pipeline with its outbox in /var/l
 TEST_CASE("vigil run tells systemd it is ready through NOTIFY_SOCKET", "[e2e][service]") {
   TempDir dir;
   const std::string path = dir.file("notify");
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  REQUIRE(path.size() < sizeof(addr.sun_path));
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+  const int fd = bind_notify_socket(path);
 
   auto r = run_process({VIGIL_BINARY, "run", source_path("examples/factory-sim.yaml"), "--for", "1s"}, 60'000,
                        {"NOTIFY_SOCKET=" + path, "VIGIL_GATEWAY=notify-test"});
@@ -93,12 +99,7 @@ TEST_CASE("vigil run tells systemd it is ready through NOTIFY_SOCKET", "[e2e][se
 TEST_CASE("vigil run pings the systemd watchdog while its pipeline loop turns", "[e2e][service]") {
   TempDir dir;
   const std::string path = dir.file("notify");
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size());
-  REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0);
+  const int fd = bind_notify_socket(path);
   // Reads the socket while vigil runs (its queue holds only a few datagrams).
   auto run_and_listen = [&](std::vector<std::string> env, const char* run_for, ProcessResult& r) {
     std::atomic<bool> done{false};

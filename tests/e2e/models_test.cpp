@@ -38,16 +38,8 @@ std::string vibration_csv() {
   return csv;
 }
 
-constexpr const char* kVibrationConfig = R"(vigil: 1
-sources:
-  - name: line
-    type: simulator
-    machines: [unused]
-    signals: {temp: {}}
-    key: machine
-    time: {field: ts, unit: ms}
-    fields: [temp, vib]
-pipelines:
+std::string vibration_config() {
+  return "vigil: 1\n" + temp_vib_csv_sources() + R"(pipelines:
   - name: health
     from: [line]
     window: {type: tumbling, size: 10s}
@@ -60,6 +52,7 @@ outputs:
   console: {format: json}
   outbox: {path: outbox.db}
 )";
+}
 
 struct Row {
   std::string payload;
@@ -87,7 +80,7 @@ std::vector<Row> outbox_rows(const std::string& path) {
 TEST_CASE("a vibration jump after the baseline shows as anomaly and as an on_alarm alert in the outbox",
           "[e2e][models]") {
   TempDir dir;
-  write_file(dir.file("health.yaml"), kVibrationConfig);
+  write_file(dir.file("health.yaml"), vibration_config());
   write_file(dir.file("input.csv"), vibration_csv());
   auto r = run_process({VIGIL_BINARY, "replay", dir.file("health.yaml"), "--input", dir.file("input.csv"), "--outbox",
                         "--stats"});
@@ -126,7 +119,7 @@ TEST_CASE("a vibration jump after the baseline shows as anomaly and as an on_ala
 
 TEST_CASE("model config errors are reported by validate with file line and column", "[e2e][models][validate]") {
   TempDir dir;
-  std::string text = kVibrationConfig;
+  std::string text = vibration_config();
   text.replace(text.find("feature: vib_rms"), 16, "feature: vib_mean");
   write_file(dir.file("bad.yaml"), text);
   auto r = run_process({VIGIL_BINARY, "validate", dir.file("bad.yaml")});

@@ -156,16 +156,7 @@ TEST_CASE("a pca_anomaly baseline trained from healthy data is shared by every k
   TempDir dir;
   write_file(dir.file("healthy.csv"), csv(false));
   write_file(dir.file("live.csv"), csv(true));
-  write_file(dir.file("plant.yaml"), R"(vigil: 1
-sources:
-  - name: line
-    type: simulator
-    machines: [unused]
-    signals: {temp: {}}
-    key: machine
-    time: {field: ts, unit: ms}
-    fields: [temp, vib]
-pipelines:
+  write_file(dir.file("plant.yaml"), "vigil: 1\n" + temp_vib_csv_sources() + R"(pipelines:
   - name: health
     from: [line]
     window: {type: tumbling, size: 10s}

@@ -76,6 +76,18 @@ std::string source_path(const std::string& relative) {
   return std::string(VIGIL_SOURCE_DIR) + "/" + relative;
 }
 
+std::string temp_vib_csv_sources() {
+  // Replay and train read records from the CSV: the simulator settings are never used.
+  return "sources:\n"
+         "  - name: line\n"
+         "    type: simulator\n"
+         "    machines: [unused]\n"
+         "    signals: {temp: {}}\n"
+         "    key: machine\n"
+         "    time: {field: ts, unit: ms}\n"
+         "    fields: [temp, vib]\n";
+}
+
 ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms,
                           const std::vector<std::string>& env) {
   int out_pipe[2], err_pipe[2];

@@ -45,4 +45,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_ms =
 /// Path of a file in the source tree (VIGIL_SOURCE_DIR/relative).
 std::string source_path(const std::string& relative);
 
+/// The `sources:` block of a config fed from a CSV with columns ts (ms), machine, temp and vib
+/// (`vigil replay` or `vigil train --input`): one source named `line`.
+std::string temp_vib_csv_sources();
+
 }  // namespace vigil::test

@@ -61,17 +61,11 @@ class ChartModel final : public runtime::Model {
 
   void reset(std::uint32_t slot) noexcept override { charts_[slot].reset(); }
 
-  void snapshot(std::uint32_t slot, std::vector<std::byte>& out) const override {
-    std::vector<double> state;
-    charts_[slot].save(state);
-    put_doubles(state, out);
-  }
+  void snapshot(std::uint32_t slot, std::vector<std::byte>& out) const override { put_state(charts_[slot], out); }
 
   Result<void> restore(std::uint32_t slot, std::span<const std::byte> in) override {
-    const std::vector<double> state = get_doubles(in);
-    std::span<const double> rest(state);
     Chart chart = prototype_;
-    if (!chart.load(rest) || !rest.empty()) return Error{path_ + ": the saved chart state does not fit this model"};
+    if (!get_state(chart, in)) return Error{path_ + ": the saved chart state does not fit this model"};
     charts_[slot] = chart;
     return runtime::ok();
   }

@@ -30,6 +30,23 @@ inline std::vector<double> get_doubles(std::span<const std::byte> in) {
   return out;
 }
 
+/// Appends what `state.save()` writes as one checkpoint section (a key's state of a model).
+template <class State>
+void put_state(const State& state, std::vector<std::byte>& out) {
+  std::vector<double> values;
+  state.save(values);
+  put_doubles(values, out);
+}
+
+/// Loads `state` from a section put_state() wrote; false when the section does not fit its sizes
+/// exactly, and `state` may then be partly loaded (reset or discard it).
+template <class State>
+bool get_state(State& state, std::span<const std::byte> in) {
+  const std::vector<double> values = get_doubles(in);
+  std::span<const double> rest(values);
+  return state.load(rest) && rest.empty();
+}
+
 /// Reports `message` at `key` of the model's block (or the block itself).
 inline void report(const runtime::ModelSetup& setup, std::string_view key, const std::string& message) {
   if (!setup.diag) return;

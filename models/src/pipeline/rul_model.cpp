@@ -99,16 +99,10 @@ class RulModel final : public runtime::Model {
 
   void reset(std::uint32_t slot) noexcept override { trends_[slot].reset(); }
 
-  void snapshot(std::uint32_t slot, std::vector<std::byte>& out) const override {
-    std::vector<double> state;
-    trends_[slot].save(state);
-    put_doubles(state, out);
-  }
+  void snapshot(std::uint32_t slot, std::vector<std::byte>& out) const override { put_state(trends_[slot], out); }
 
   Result<void> restore(std::uint32_t slot, std::span<const std::byte> in) override {
-    const std::vector<double> state = get_doubles(in);
-    std::span<const double> rest(state);
-    if (!trends_[slot].load(rest) || !rest.empty()) {
+    if (!get_state(trends_[slot], in)) {
       trends_[slot].reset();
       return Error{setup_.path + ": the saved trend state does not match this model's features or history"};
     }

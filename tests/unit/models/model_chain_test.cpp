@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "allocation_counter.hpp"
+#include "model_test_data.hpp"
 #include "vigil/models/baseline.hpp"
 #include "vigil/models/control_charts.hpp"
 #include "vigil/models/mahalanobis.hpp"
@@ -512,21 +513,13 @@ TEST_CASE("a rul model from its file scores every window like the core, allocati
           "[models][chain][rul]") {
   // A small model: 3 inputs, trend over 5 windows, trained on 10 keys whose remaining life is
   // their windows left.
-  RulTrainingSet set;
-  set.dim = 7;
-  for (std::uint32_t k = 0; k < 10; ++k) {
-    TrendFeatures t(3, 5, true);
-    const std::size_t life = 40 + 3 * k;
-    for (std::size_t i = 0; i < life; ++i) {
-      auto x = vector_at(i + 100 * k);
-      x[0] += static_cast<double>(i) / static_cast<double>(life);
-      t.push(x);
-      set.z.resize(set.z.size() + set.dim);
-      t.derive(std::span<double>(set.z).last(set.dim));
-      set.remaining.push_back(static_cast<double>(life - 1 - i));
-      set.group.push_back(k);
-    }
-  }
+  const RulTrainingSet set = test_data::runs_to_failure(
+      10, 3, 5, [](std::uint32_t k) { return std::size_t{40} + 3 * k; },
+      [](std::span<double> x, std::uint32_t k, std::size_t i, std::size_t life) {
+        const auto v = vector_at(i + 100 * k);
+        std::copy(v.begin(), v.end(), x.begin());
+        x[0] += static_cast<double>(i) / static_cast<double>(life);
+      });
   RulFitOptions o;
   o.centers = 20;
   o.gamma = 0.1;

@@ -5,10 +5,10 @@
 
 #include <cmath>
 #include <cstdint>
-#include <random>
 #include <vector>
 
 #include "allocation_counter.hpp"
+#include "model_test_data.hpp"
 #include "vigil/models/model_file.hpp"
 #include "vigil/models/rul.hpp"
 
@@ -32,28 +32,15 @@ double naive_slope(const std::vector<double>& ys) {
 // signal d = (age / life)^2 plus noise, its noisy copy, and pure noise. Remaining life is
 // life - 1 - age.
 RulTrainingSet synthetic(std::size_t keys, std::size_t history, std::uint64_t seed, std::vector<std::size_t>* lives = nullptr) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> noise(0.0, 0.02);
-  std::uniform_int_distribution<std::size_t> life_of(120, 260);
-  RulTrainingSet set;
-  TrendFeatures probe(3, history, true);
-  set.dim = probe.derived_dim();
-  for (std::uint32_t k = 0; k < keys; ++k) {
-    const std::size_t life = life_of(rng);
-    if (lives) lives->push_back(life);
-    TrendFeatures t(3, history, true);
-    for (std::size_t a = 0; a < life; ++a) {
-      const double p = static_cast<double>(a) / static_cast<double>(life);
-      const double x[3] = {p * p + noise(rng), 2 * p * p + noise(rng), noise(rng)};
-      t.push(x);
-      const std::size_t at = set.z.size();
-      set.z.resize(at + set.dim);
-      t.derive(std::span<double>(set.z).subspan(at, set.dim));
-      set.remaining.push_back(static_cast<double>(life - 1 - a));
-      set.group.push_back(k);
-    }
-  }
-  return set;
+  const test_data::NoisyRuns runs{keys, 3, history, seed, 0.02, 120, 260};
+  return test_data::noisy_runs_to_failure(
+      runs,
+      [](std::span<double> x, double p, auto& noise) {
+        x[0] = p * p + noise();
+        x[1] = 2 * p * p + noise();
+        x[2] = noise();
+      },
+      lives);
 }
 
 TEST_CASE("trend features are the mean and least-squares slope of the last history vectors", "[models][rul]") {
